@@ -1,0 +1,1 @@
+"""Activity functions: every call to Azure Quantum happens here, one request per invocation."""

@@ -1,0 +1,94 @@
+"""The ``get_job`` and ``cancel_job`` activities (Jobs_Get and Jobs_Cancel).
+
+Each one builds a client from its input and the app settings, makes exactly one request and
+returns a small JSON result. A failure of the service call comes back as data
+(``{"ok": false, "error": ...}``) so the orchestrator can tell a 404 from a 429 and decide what
+to do; retrying here would hide the time from the Durable timers and the replay log.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import azure.durable_functions as df
+
+from appsettings import load_settings
+from dataplane.auth import StaticToken, TokenProvider, app_identity
+from dataplane.client import QuantumJobsClient
+from dataplane.endpoint import checked_endpoint
+from dataplane.errors import QuantumError
+from dataplane.resources import JobRef
+from workflow.shapes import ActivityFailure, CancelJobSuccess, GetJobSuccess, JobCall
+
+bp = df.Blueprint()
+log = logging.getLogger(__name__)
+
+
+def _connect(call: JobCall, operation: str) -> tuple[QuantumJobsClient, JobRef]:
+    settings = load_settings()
+    job = JobRef.checked(
+        call["subscriptionId"],
+        call["resourceGroupName"],
+        call["workspaceName"],
+        call["jobId"],
+        operation=operation,
+    )
+    # The endpoint was checked when the run started; checking again here means that even a
+    # tampered orchestration input cannot send the token elsewhere.
+    endpoint = checked_endpoint(call["endpoint"], settings.allow_loopback)
+    token = call.get("authToken")
+    credential: TokenProvider = (
+        StaticToken(token) if token else app_identity(settings.azure_client_id)
+    )
+    client = QuantumJobsClient(
+        endpoint,
+        call["apiVersion"],
+        credential,
+        connect_timeout=settings.connect_timeout_seconds,
+        read_timeout=settings.read_timeout_seconds,
+        client_request_id=call["clientRequestId"],
+    )
+    return client, job
+
+
+def _failure(call: JobCall, error: QuantumError) -> ActivityFailure:
+    info = error.to_info()
+    log.warning(
+        "%s failed for job %s: %s (transient=%s)",
+        info["operation"],
+        call["jobId"],
+        error,
+        info["transient"],
+    )
+    return ActivityFailure(ok=False, error=info)
+
+
+@bp.activity_trigger(input_name="call")
+def get_job(call: JobCall) -> GetJobSuccess | ActivityFailure:
+    """Jobs_Get: read the job's status and cancellation time."""
+    try:
+        client, job = _connect(call, "Jobs_Get")
+        details = client.get_job(job)
+    except QuantumError as error:
+        return _failure(call, error)
+    cancellation_time = details.get("cancellationTime")
+    log.info("Jobs_Get job %s: %s", call["jobId"], details["status"])
+    return GetJobSuccess(
+        ok=True,
+        job={
+            "status": details["status"],
+            "cancellationTime": cancellation_time if isinstance(cancellation_time, str) else None,
+        },
+    )
+
+
+@bp.activity_trigger(input_name="call")
+def cancel_job(call: JobCall) -> CancelJobSuccess | ActivityFailure:
+    """Jobs_Cancel: request cancellation with the verb the api-version calls for."""
+    try:
+        client, job = _connect(call, "Jobs_Cancel")
+        outcome = client.cancel_job(job)
+    except QuantumError as error:
+        return _failure(call, error)
+    log.info("Jobs_Cancel job %s accepted: HTTP %s", call["jobId"], outcome.http_status)
+    return CancelJobSuccess(ok=True, httpStatus=outcome.http_status, jobStatus=outcome.job_status)

@@ -1,0 +1,108 @@
+"""Every app setting the app reads, with its default, in one place.
+
+Azure Functions exposes app settings (``local.settings.json`` → ``Values`` locally) as
+environment variables. Values are read when needed, not at import time, so tests and the local
+host can change them between runs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from dataplane.versions import DEFAULT_API_VERSION
+
+QUANTUM_ENDPOINT = "QUANTUM_ENDPOINT"
+QUANTUM_LOCATION = "QUANTUM_LOCATION"
+QUANTUM_API_VERSION = "QUANTUM_API_VERSION"
+QUANTUM_ALLOW_LOOPBACK = "QUANTUM_ALLOW_LOOPBACK"
+QUANTUM_HTTP_CONNECT_TIMEOUT_SECONDS = "QUANTUM_HTTP_CONNECT_TIMEOUT_SECONDS"
+QUANTUM_HTTP_READ_TIMEOUT_SECONDS = "QUANTUM_HTTP_READ_TIMEOUT_SECONDS"
+AZURE_CLIENT_ID = "AZURE_CLIENT_ID"
+JOB_ALERT_EVENT_TYPES = "JOB_ALERT_EVENT_TYPES"
+CANCEL_POLL_INTERVAL_SECONDS = "CANCEL_POLL_INTERVAL_SECONDS"
+CANCEL_MAX_POLL_INTERVAL_SECONDS = "CANCEL_MAX_POLL_INTERVAL_SECONDS"
+CANCEL_TIMEOUT_SECONDS = "CANCEL_TIMEOUT_SECONDS"
+
+DEFAULT_JOB_ALERT_EVENT_TYPES = ("Microsoft.Quantum.JobCostAlert", "Microsoft.Quantum.JobAlert")
+DEFAULT_POLL_INTERVAL_SECONDS = 5.0
+DEFAULT_MAX_POLL_INTERVAL_SECONDS = 30.0
+DEFAULT_TIMEOUT_SECONDS = 1800.0
+DEFAULT_CONNECT_TIMEOUT_SECONDS = 5.0
+DEFAULT_READ_TIMEOUT_SECONDS = 30.0
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"", "0", "false", "no", "off"})
+
+
+class SettingsError(ValueError):
+    """An app setting holds a value the app cannot use; the message names the setting."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The app's settings, parsed and checked."""
+
+    endpoint: str | None
+    location: str | None
+    api_version: str
+    allow_loopback: bool
+    azure_client_id: str | None
+    job_alert_event_types: tuple[str, ...]
+    poll_interval_seconds: float
+    max_poll_interval_seconds: float
+    timeout_seconds: float
+    connect_timeout_seconds: float
+    read_timeout_seconds: float
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the settings from ``environ`` (the process environment by default)."""
+    env = os.environ if environ is None else environ
+    event_types = tuple(
+        part.strip() for part in env.get(JOB_ALERT_EVENT_TYPES, "").split(",") if part.strip()
+    )
+    return Settings(
+        endpoint=env.get(QUANTUM_ENDPOINT) or None,
+        location=env.get(QUANTUM_LOCATION) or None,
+        api_version=env.get(QUANTUM_API_VERSION) or DEFAULT_API_VERSION,
+        allow_loopback=_flag(env, QUANTUM_ALLOW_LOOPBACK),
+        azure_client_id=env.get(AZURE_CLIENT_ID) or None,
+        job_alert_event_types=event_types or DEFAULT_JOB_ALERT_EVENT_TYPES,
+        poll_interval_seconds=_seconds(
+            env, CANCEL_POLL_INTERVAL_SECONDS, DEFAULT_POLL_INTERVAL_SECONDS
+        ),
+        max_poll_interval_seconds=_seconds(
+            env, CANCEL_MAX_POLL_INTERVAL_SECONDS, DEFAULT_MAX_POLL_INTERVAL_SECONDS
+        ),
+        timeout_seconds=_seconds(env, CANCEL_TIMEOUT_SECONDS, DEFAULT_TIMEOUT_SECONDS),
+        connect_timeout_seconds=_seconds(
+            env, QUANTUM_HTTP_CONNECT_TIMEOUT_SECONDS, DEFAULT_CONNECT_TIMEOUT_SECONDS
+        ),
+        read_timeout_seconds=_seconds(
+            env, QUANTUM_HTTP_READ_TIMEOUT_SECONDS, DEFAULT_READ_TIMEOUT_SECONDS
+        ),
+    )
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    value = env.get(name, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise SettingsError(f"{name} must be true or false, not {env[name]!r}")
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if not 0 < value < float("inf"):
+        raise SettingsError(f"{name} must be a positive number of seconds, not {raw!r}")
+    return value

@@ -1,0 +1,268 @@
+"""The HTTP client for Jobs_Get, Jobs_Cancel and Jobs_List.
+
+It builds each request from checked coordinates (``resources``), the verb the api-version calls
+for (``versions``) and an endpoint that passed the policy (``endpoint``); it sends it on a
+``requests.Session`` with timeouts, never following redirects; and it turns every failure into
+one of the exceptions of ``errors``. It makes one attempt per call: retrying is the
+orchestration's decision, made with durable timers.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import platform
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from .auth import TokenProvider
+from .errors import (
+    ConnectError,
+    InvalidResponse,
+    QuantumError,
+    RequestTimeout,
+    UnsupportedApiVersion,
+    service_error,
+)
+from .resources import JobRef, WorkspaceRef
+from .versions import api_version_problem, cancel_request
+
+APP_NAME = "cancel-running-job"
+APP_VERSION = "0.1.0"
+USER_AGENT = (
+    f"{APP_NAME}/{APP_VERSION} python-requests/{requests.__version__} "
+    f"Python/{platform.python_version()}"
+)
+CANCEL_ACCEPTED_CODES = frozenset({200, 202, 204})
+# Azure services put millisecond hints in these before the standard header.
+_RETRY_AFTER_MS_HEADERS = ("retry-after-ms", "x-ms-retry-after-ms")
+_MAX_MESSAGE = 500
+
+JobDetails = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CancelOutcome:
+    """What Jobs_Cancel answered: the HTTP status and, when a body came back, the job's status."""
+
+    http_status: int
+    job_status: str | None
+
+
+_session_lock = threading.Lock()
+_shared_session: requests.Session | None = None
+
+
+def shared_session() -> requests.Session:
+    """Return the process-wide session, so connections are pooled across activity calls."""
+    global _shared_session
+    with _session_lock:
+        if _shared_session is None:
+            session = requests.Session()
+            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=0)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+            _shared_session = session
+        return _shared_session
+
+
+class QuantumJobsClient:
+    """Jobs operations on one endpoint and api-version, authenticated by a token provider."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        api_version: str,
+        credential: TokenProvider,
+        *,
+        session: requests.Session | None = None,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        client_request_id: str | None = None,
+    ) -> None:
+        """Create a client. ``endpoint`` must already have passed the endpoint policy."""
+        problem = api_version_problem(api_version)
+        if problem:
+            raise UnsupportedApiVersion("client", f"api-version {api_version!r} {problem}")
+        self._endpoint = endpoint.rstrip("/")
+        self._api_version = api_version
+        self._credential = credential
+        self._session = session or shared_session()
+        self._timeout = (connect_timeout, read_timeout)
+        self._client_request_id = client_request_id
+        self._token_seen: str | None = None
+
+    def __repr__(self) -> str:
+        return f"QuantumJobsClient(endpoint={self._endpoint!r}, api_version={self._api_version!r})"
+
+    def get_job(self, job: JobRef) -> JobDetails:
+        """Jobs_Get: return the job's details; the body must be an object with a status."""
+        response = self._send("Jobs_Get", "GET", self._url(job.path()))
+        body = self._json_body("Jobs_Get", response)
+        if not isinstance(body.get("status"), str):
+            raise InvalidResponse("Jobs_Get", response.status_code, "job details have no status")
+        return body
+
+    def cancel_job(self, job: JobRef) -> CancelOutcome:
+        """Jobs_Cancel with the verb of this client's api-version; 200, 202 and 204 succeed."""
+        request = cancel_request(self._api_version)
+        response = self._send(
+            "Jobs_Cancel", request.method, self._url(job.path() + request.path_suffix)
+        )
+        status: str | None = None
+        if response.content:
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
+            if isinstance(body, dict) and isinstance(body.get("status"), str):
+                status = body["status"]
+        return CancelOutcome(response.status_code, status)
+
+    def list_jobs(
+        self,
+        workspace: WorkspaceRef,
+        *,
+        filter: str | None = None,
+        top: int | None = None,
+        skip: int | None = None,
+        orderby: str | None = None,
+    ) -> Iterator[JobDetails]:
+        """Jobs_List: yield every job, following ``nextLink`` page by page."""
+        query: dict[str, str] = {}
+        if filter is not None:
+            query["filter"] = filter
+        if top is not None:
+            query["top"] = str(top)
+        if skip is not None:
+            query["skip"] = str(skip)
+        if orderby is not None:
+            query["orderby"] = orderby
+        collection = workspace.jobs_path()
+        url: str | None = self._url(collection, query)
+        while url:
+            response = self._send("Jobs_List", "GET", url)
+            body = self._json_body("Jobs_List", response)
+            items = body.get("value")
+            if not isinstance(items, list):
+                raise InvalidResponse("Jobs_List", response.status_code, "page has no value list")
+            yield from (item for item in items if isinstance(item, dict))
+            next_link = body.get("nextLink")
+            url = self._next_page(next_link, collection) if next_link else None
+
+    def _url(self, path: str, query: dict[str, str] | None = None) -> str:
+        params = {"api-version": self._api_version, **(query or {})}
+        return f"{self._endpoint}{path}?{urlencode(params)}"
+
+    def _next_page(self, next_link: object, collection: str) -> str:
+        # A nextLink comes from the response: it must not take the token to another origin
+        # or outside this workspace's job collection.
+        if not isinstance(next_link, str):
+            raise InvalidResponse("Jobs_List", 200, "nextLink is not a string")
+        parts = urlsplit(next_link)
+        origin = f"{parts.scheme}://{parts.netloc}".lower()
+        if origin != self._endpoint.lower() or parts.path != collection:
+            raise InvalidResponse("Jobs_List", 200, "nextLink points outside the job collection")
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        query.setdefault("api-version", self._api_version)
+        return f"{self._endpoint}{parts.path}?{urlencode(query)}"
+
+    def _send(self, operation: str, method: str, url: str) -> requests.Response:
+        token = self._credential.token()
+        self._token_seen = token
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+        if self._client_request_id:
+            headers["x-ms-client-request-id"] = self._client_request_id
+        try:
+            response = self._session.request(
+                method, url, headers=headers, timeout=self._timeout, allow_redirects=False
+            )
+            # Read the body here so a connection dropped mid-body is a transport error.
+            response.content  # noqa: B018
+        except requests.Timeout:
+            raise RequestTimeout(operation, f"{method} timed out") from None
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+            raise ConnectError(operation, f"{method} failed: {type(exc).__name__}") from None
+        except requests.RequestException as exc:
+            raise ConnectError(operation, f"{method} failed: {type(exc).__name__}") from None
+        if response.status_code >= 300 and not (
+            operation == "Jobs_Cancel" and response.status_code in CANCEL_ACCEPTED_CODES
+        ):
+            raise self._error(operation, response)
+        return response
+
+    def _json_body(self, operation: str, response: requests.Response) -> dict[str, Any]:
+        try:
+            body = json.loads(response.content)
+        except ValueError:
+            raise InvalidResponse(operation, response.status_code, "body is not JSON") from None
+        if not isinstance(body, dict):
+            raise InvalidResponse(operation, response.status_code, "body is not a JSON object")
+        return body
+
+    def _error(self, operation: str, response: requests.Response) -> QuantumError:
+        code = response.headers.get("x-ms-error-code")
+        message = ""
+        try:
+            body = json.loads(response.content) if response.content else None
+        except ValueError:
+            body = None
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(error, dict):
+            if isinstance(error.get("code"), str):
+                code = error["code"]
+            if isinstance(error.get("message"), str):
+                message = error["message"]
+        if not message:
+            message = response.reason or ""
+        return service_error(
+            operation,
+            response.status_code,
+            self._redact(code) if code else None,
+            self._redact(message)[:_MAX_MESSAGE],
+            retry_after_seconds(response.headers),
+        )
+
+    def _redact(self, text: str) -> str:
+        # The service has no reason to echo the token, but if it ever did, it stops here.
+        if self._token_seen and self._token_seen in text:
+            return text.replace(self._token_seen, "<redacted>")
+        return text
+
+
+def retry_after_seconds(headers: Any, now: float | None = None) -> float | None:
+    """Read how long the service asked to wait: ms headers, then Retry-After (seconds or date)."""
+    for name in _RETRY_AFTER_MS_HEADERS:
+        raw = headers.get(name)
+        if raw:
+            try:
+                return max(0.0, float(raw) / 1000.0)
+            except ValueError:
+                pass
+    raw = headers.get("Retry-After")
+    if not raw:
+        return None
+    raw = raw.strip()
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)

@@ -1,0 +1,132 @@
+"""Job coordinates: the four path parameters that name a job, checked and turned into paths.
+
+The patterns and lengths are those of the data-plane specs. Values are checked before any
+request is built and percent-encoded when they go into a path, so no input can add a path
+segment, a query or a fragment.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from .errors import InvalidParameter
+
+
+@dataclass(frozen=True)
+class ParameterRule:
+    """The spec's constraints on one path parameter."""
+
+    pattern: re.Pattern[str]
+    min_length: int
+    max_length: int
+    description: str
+
+
+_GUID = r"[a-fA-F0-9]{8}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{12}"
+
+PATH_PARAMETER_RULES: dict[str, ParameterRule] = {
+    "subscriptionId": ParameterRule(
+        re.compile(r"[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}"), 36, 36, "a GUID"
+    ),
+    "resourceGroupName": ParameterRule(
+        re.compile(r"[a-zA-Z][a-zA-Z0-9\-_\.]*"),
+        1,
+        90,
+        "1-90 characters: a letter, then letters, digits, '-', '_' or '.'",
+    ),
+    "workspaceName": ParameterRule(
+        re.compile(r"[a-zA-Z][a-zA-Z0-9\-_]*"),
+        2,
+        50,
+        "2-50 characters: a letter, then letters, digits, '-' or '_'",
+    ),
+    "jobId": ParameterRule(re.compile(_GUID), 36, 36, "a GUID"),
+}
+
+
+def normalize_path_parameter(name: str, value: str) -> str:
+    """Return ``value`` in the form the app uses: GUIDs of subscriptions are lower-cased.
+
+    The spec's subscriptionId pattern is lower-case only, while GUIDs are case-insensitive and
+    the portal shows them either way, so an upper-case subscription id is accepted and folded.
+    """
+    return value.lower() if name == "subscriptionId" else value
+
+
+def path_parameter_problem(name: str, value: object) -> str | None:
+    """Say what is wrong with ``value`` for path parameter ``name``, or None when it is valid."""
+    rule = PATH_PARAMETER_RULES[name]
+    if not isinstance(value, str):
+        return f"must be a string ({rule.description})"
+    value = normalize_path_parameter(name, value)
+    if not rule.min_length <= len(value) <= rule.max_length or not rule.pattern.fullmatch(value):
+        return f"must be {rule.description}"
+    return None
+
+
+@dataclass(frozen=True)
+class WorkspaceRef:
+    """The coordinates of one Azure Quantum workspace."""
+
+    subscription_id: str
+    resource_group_name: str
+    workspace_name: str
+
+    def path(self) -> str:
+        """The workspace's path prefix, every segment percent-encoded."""
+        return (
+            f"/subscriptions/{_segment(self.subscription_id)}"
+            f"/resourceGroups/{_segment(self.resource_group_name)}"
+            f"/providers/Microsoft.Quantum/workspaces/{_segment(self.workspace_name)}"
+        )
+
+    def jobs_path(self) -> str:
+        """The path of the workspace's job collection."""
+        return f"{self.path()}/jobs"
+
+
+@dataclass(frozen=True)
+class JobRef:
+    """The coordinates of one job: its workspace and its id."""
+
+    workspace: WorkspaceRef
+    job_id: str
+
+    @classmethod
+    def checked(
+        cls,
+        subscription_id: object,
+        resource_group_name: object,
+        workspace_name: object,
+        job_id: object,
+        operation: str = "Jobs_Get",
+    ) -> JobRef:
+        """Build a JobRef, raising InvalidParameter for the first value the spec forbids."""
+        values = {
+            "subscriptionId": subscription_id,
+            "resourceGroupName": resource_group_name,
+            "workspaceName": workspace_name,
+            "jobId": job_id,
+        }
+        checked: dict[str, str] = {}
+        for name, value in values.items():
+            problem = path_parameter_problem(name, value)
+            if problem:
+                raise InvalidParameter(operation, name, problem)
+            assert isinstance(value, str)
+            checked[name] = normalize_path_parameter(name, value)
+        workspace = WorkspaceRef(
+            checked["subscriptionId"], checked["resourceGroupName"], checked["workspaceName"]
+        )
+        return cls(workspace, checked["jobId"])
+
+    def path(self) -> str:
+        """The job's path, every segment percent-encoded."""
+        return f"{self.workspace.jobs_path()}/{_segment(self.job_id)}"
+
+
+def _segment(value: str) -> str:
+    # safe="" so that '/', '?', '#' and '%' can never act as URL syntax.
+    return quote(value, safe="")

@@ -1,0 +1,1 @@
+"""Orchestrator functions: deterministic decisions, no I/O, time only from the context."""

@@ -1,0 +1,84 @@
+"""Calling an activity from an orchestrator with bounded, throttling-aware retries.
+
+``df.RetryOptions`` in azure-functions-durable 1.x knows only a first interval and a number of
+attempts: it would retry a 404 and could call back sooner than a Retry-After allows. So the
+activities report failures as data, and the retry loop lives here, waiting on durable timers of
+at least the length the service asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import azure.durable_functions as df
+
+from dataplane.errors import ErrorInfo
+from workflow.schedule import DEFAULT_RETRY_POLICY, RetryPolicy, retry_delay
+
+
+class ServiceCallFailed(Exception):
+    """A service call failed for good; the message names operation, status, code and cause."""
+
+    def __init__(self, error: ErrorInfo, attempts: int, reason: str) -> None:
+        status = f"HTTP {error['status']}" if error["status"] is not None else error["kind"]
+        code = f" {error['code']}" if error["code"] else ""
+        super().__init__(
+            f"{error['operation']} failed with {status}{code}: {error['message']} "
+            f"({reason}; {attempts} attempt{'s' if attempts != 1 else ''})"
+        )
+        self.error = error
+
+
+@dataclass
+class CallCounter:
+    """Counts activity invocations of one orchestration run, for its outputs."""
+
+    calls: int = 0
+
+
+def call_service(
+    context: df.DurableOrchestrationContext,
+    activity: str,
+    payload: Any,
+    counter: CallCounter,
+    *,
+    tolerate: Callable[[ErrorInfo], bool] | None = None,
+    on_retry: Callable[[ErrorInfo, int, datetime], None] | None = None,
+    policy: RetryPolicy = DEFAULT_RETRY_POLICY,
+) -> Generator[Any, Any, dict[str, Any]]:
+    """Run ``activity`` until it succeeds, and return its result.
+
+    A transient failure is retried after ``retry_delay`` on a durable timer. A permanent one
+    raises ServiceCallFailed at once, unless ``tolerate(error)`` says the workflow can go on
+    (a 409 on cancel), in which case the failed result is returned. ServiceCallFailed is also
+    raised when the attempts run out or the service asks for a longer wait than the policy
+    allows. ``on_retry(error, attempt, resume_at)`` reports each pending retry.
+    """
+    attempt = 1
+    while True:
+        result: dict[str, Any] = yield context.call_activity(activity, payload)
+        counter.calls += 1
+        if result["ok"]:
+            return result
+        error: ErrorInfo = result["error"]
+        if not error["transient"]:
+            if tolerate is not None and tolerate(error):
+                return result
+            raise ServiceCallFailed(error, attempt, "permanent error, not retried")
+        if attempt >= policy.max_attempts:
+            raise ServiceCallFailed(error, attempt, "gave up after the last retry")
+        retry_after = error["retryAfterSeconds"]
+        if retry_after is not None and retry_after > policy.max_retry_after_seconds:
+            raise ServiceCallFailed(
+                error, attempt, f"the service asked to wait {retry_after:.0f} s, too long"
+            )
+        resume_at = context.current_utc_datetime + timedelta(
+            seconds=retry_delay(attempt, retry_after, policy)
+        )
+        if on_retry is not None:
+            on_retry(error, attempt, resume_at)
+        yield context.create_timer(resume_at)
+        attempt += 1

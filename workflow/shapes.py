@@ -1,0 +1,129 @@
+"""The JSON shapes that cross function boundaries, as TypedDicts.
+
+Every shape here is what goes over the wire between the starter, the orchestration and its
+activities (the Durable extension stores them as JSON), so they hold only JSON types.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Literal, TypedDict
+
+from dataplane.errors import ErrorInfo
+
+if sys.version_info >= (3, 11):
+    from typing import NotRequired
+else:  # pragma: no cover - Python 3.10
+    from typing_extensions import NotRequired
+
+Outcome = Literal["cancelled", "alreadyTerminal", "finishedBeforeCancel", "timedOut"]
+Phase = Literal["getJob", "cancelJob", "confirmCancelled"]
+
+
+class PollOptions(TypedDict):
+    """How the orchestration polls: first wait, longest wait, and when it gives up."""
+
+    pollIntervalSeconds: float
+    maxPollIntervalSeconds: float
+    timeoutSeconds: float
+
+
+class JobCoordinates(TypedDict):
+    """The four path parameters that name a job."""
+
+    subscriptionId: str
+    resourceGroupName: str
+    workspaceName: str
+    jobId: str
+
+
+class ResumeState(TypedDict):
+    """What the orchestration carries across continue-as-new while confirming."""
+
+    startedAt: str
+    deadline: str
+    cancelRequestedAt: str | None
+    cancelHttpStatus: int | None
+    lastStatus: str | None
+    polls: int
+    activityCalls: int
+    generation: int
+
+
+class CancelJobInput(JobCoordinates):
+    """The orchestration's input: a checked workflow request with every default filled in.
+
+    ``authToken`` is the caller's bearer token when one was given; the Durable extension stores
+    it with the orchestration input in the task hub. Without it the app's identity is used.
+    """
+
+    apiVersion: str
+    endpoint: str
+    options: PollOptions
+    authToken: NotRequired[str]
+    resume: NotRequired[ResumeState]
+
+
+class JobCall(JobCoordinates):
+    """An activity's input: which job, where, with which api-version and credentials."""
+
+    apiVersion: str
+    endpoint: str
+    clientRequestId: str
+    authToken: NotRequired[str]
+
+
+class JobSnapshot(TypedDict):
+    """The parts of JobDetails the workflow uses."""
+
+    status: str
+    cancellationTime: str | None
+
+
+class ActivityFailure(TypedDict):
+    """An activity's answer when the service call failed."""
+
+    ok: Literal[False]
+    error: ErrorInfo
+
+
+class GetJobSuccess(TypedDict):
+    """get_job's answer when Jobs_Get succeeded."""
+
+    ok: Literal[True]
+    job: JobSnapshot
+
+
+class CancelJobSuccess(TypedDict):
+    """cancel_job's answer when Jobs_Cancel was accepted (200, 202 or 204)."""
+
+    ok: Literal[True]
+    httpStatus: int
+    jobStatus: str | None
+
+
+class Progress(TypedDict):
+    """The orchestration's custom status, shown as ``progress`` in the status document."""
+
+    phase: Phase
+    lastStatus: str | None
+    polls: int
+    nextPollAt: str | None
+    retrying: NotRequired[str]
+
+
+class CancelOutputs(TypedDict):
+    """The orchestration's output: the Arazzo workflow outputs plus what helps an operator."""
+
+    jobId: str
+    finalStatus: str | None
+    cancellationTime: str | None
+    outcome: Outcome
+    cancelRequested: bool
+    cancelRequestedAt: str | None
+    cancelHttpStatus: int | None
+    polls: int
+    activityCalls: int
+    startedAt: str
+    finishedAt: str
+    apiVersion: str
