@@ -1,0 +1,162 @@
+"""Checking workflow inputs: every bad field named, defaults filled, token never echoed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from appsettings import Settings, load_settings
+from workflow.inputs import InvalidInput, checked_cancel_input, instance_id_for
+
+SUB = "0f0e0d0c-0b0a-0908-0706-050403020100"
+JOB = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"
+TOKEN = "fake-token-for-tests.NOT-A-SECRET"
+
+
+def settings(**env: str) -> Settings:
+    return load_settings({"QUANTUM_LOCATION": "westus", **env})
+
+
+def body(**changes: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "subscriptionId": SUB,
+        "resourceGroupName": "rg",
+        "workspaceName": "ws",
+        "jobId": JOB,
+    }
+    base.update(changes)
+    return base
+
+
+def problems_of(raw: object, env: Settings | None = None) -> dict[str, str]:
+    with pytest.raises(InvalidInput) as caught:
+        checked_cancel_input(raw, env or settings())
+    return {p.name: p.reason for p in caught.value.problems}
+
+
+def test_minimal_request_gets_every_default() -> None:
+    request = checked_cancel_input(body(), settings())
+    assert request == {
+        "subscriptionId": SUB,
+        "resourceGroupName": "rg",
+        "workspaceName": "ws",
+        "jobId": JOB,
+        "apiVersion": "2026-01-15-preview",
+        "endpoint": "https://westus.quantum.azure.com",
+        "options": {
+            "pollIntervalSeconds": 5.0,
+            "maxPollIntervalSeconds": 30.0,
+            "timeoutSeconds": 1800.0,
+        },
+    }
+
+
+def test_full_request() -> None:
+    request = checked_cancel_input(
+        body(
+            apiVersion="2024-10-01-preview",
+            authToken=TOKEN,
+            endpoint="https://eastus.quantum.azure.com",
+            options={"pollIntervalSeconds": 2, "maxPollIntervalSeconds": 8, "timeoutSeconds": 60},
+        ),
+        settings(),
+    )
+    assert request["authToken"] == TOKEN
+    assert request["endpoint"] == "https://eastus.quantum.azure.com"
+    assert request["options"] == {
+        "pollIntervalSeconds": 2.0,
+        "maxPollIntervalSeconds": 8.0,
+        "timeoutSeconds": 60.0,
+    }
+
+
+def test_every_bad_field_is_listed_and_no_value_is_echoed() -> None:
+    raw = body(
+        subscriptionId="nope",
+        resourceGroupName="../x",
+        workspaceName=7,
+        apiVersion="2025-01-01-preview",
+        authToken="Bearer " + TOKEN,
+        endpoint="https://evil.example",
+        options={"pollIntervalSeconds": 0, "timeoutSeconds": "long", "extra": 1},
+        jobID=JOB,
+    )
+    del raw["jobId"]
+    found = problems_of(raw)
+    assert set(found) == {
+        "subscriptionId",
+        "resourceGroupName",
+        "workspaceName",
+        "jobId",
+        "jobID",
+        "apiVersion",
+        "authToken",
+        "endpoint",
+        "options.pollIntervalSeconds",
+        "options.timeoutSeconds",
+        "options.extra",
+    }
+    assert found["jobId"] == "is required"
+    text = repr(found)
+    assert TOKEN not in text and "evil.example" not in text and "../x" not in text
+
+
+@pytest.mark.parametrize("raw", [[], "text", 3, None, True])
+def test_body_must_be_an_object(raw: object) -> None:
+    assert problems_of(raw) == {"body": "must be a JSON object"}
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"pollIntervalSeconds": True},
+        {"pollIntervalSeconds": float("nan")},
+        {"timeoutSeconds": float("inf")},
+        {"timeoutSeconds": 10**9},
+        {"maxPollIntervalSeconds": 2, "pollIntervalSeconds": 5},
+    ],
+)
+def test_options_out_of_range(options: dict[str, Any]) -> None:
+    assert any(name.startswith("options.") for name in problems_of(body(options=options)))
+
+
+def test_options_must_be_an_object() -> None:
+    assert problems_of(body(options=[1])) == {"options": "must be a JSON object"}
+
+
+def test_endpoint_and_location_together_are_ambiguous() -> None:
+    found = problems_of(body(endpoint="https://a.quantum.azure.com", location="westus"))
+    assert "not both" in found["endpoint"]
+
+
+def test_loopback_needs_the_setting() -> None:
+    assert "endpoint" in problems_of(body(endpoint="http://127.0.0.1:8090"))
+    allowed = checked_cancel_input(
+        body(endpoint="http://127.0.0.1:8090"), settings(QUANTUM_ALLOW_LOOPBACK="true")
+    )
+    assert allowed["endpoint"] == "http://127.0.0.1:8090"
+
+
+def test_missing_endpoint_everywhere() -> None:
+    found = problems_of(body(), load_settings({}))
+    assert "no endpoint" in found["endpoint"]
+
+
+def test_instance_id_is_stable_and_case_insensitive() -> None:
+    first = instance_id_for(checked_cancel_input(body(), settings()))
+    again = instance_id_for(
+        checked_cancel_input(
+            body(
+                subscriptionId=SUB.upper(),
+                resourceGroupName="RG",
+                workspaceName="WS",
+                jobId=JOB.upper(),
+            ),
+            settings(),
+        )
+    )
+    other = instance_id_for(checked_cancel_input(body(workspaceName="ws2"), settings()))
+    assert first == again != other
+    assert first.startswith(f"cancel-{JOB}-")
+    assert len(first) <= 100 and all(c not in first for c in "/\\#?")

@@ -1,0 +1,208 @@
+"""Turning a caller's workflow inputs into a checked orchestration input.
+
+Both entry points (HTTP and Event Grid) go through ``checked_cancel_input``: it reports every
+invalid field at once, never quotes the values it rejects (one of them may be a token), and
+fills every default from the settings so the orchestration never reads settings itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from appsettings import Settings
+from dataplane.endpoint import resolve_endpoint
+from dataplane.errors import EndpointNotAllowed
+from dataplane.resources import (
+    PATH_PARAMETER_RULES,
+    normalize_path_parameter,
+    path_parameter_problem,
+)
+from dataplane.versions import api_version_problem
+from workflow.shapes import CancelJobInput, JobCoordinates, PollOptions
+
+COORDINATES = tuple(PATH_PARAMETER_RULES)  # subscriptionId, resourceGroupName, workspaceName, jobId
+OPTIONAL_FIELDS = ("apiVersion", "authToken", "location", "endpoint", "options")
+OPTION_LIMITS: dict[str, tuple[float, float]] = {
+    "pollIntervalSeconds": (1.0, 3600.0),
+    "maxPollIntervalSeconds": (1.0, 3600.0),
+    # Up to two weeks: a cancellation that takes days is legal, durable timers make it cheap.
+    "timeoutSeconds": (1.0, 14 * 24 * 3600.0),
+}
+MAX_TOKEN_LENGTH = 16384
+# RFC 6750 b64token: what a bearer token may contain; no spaces, so no "Bearer " prefix.
+_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One invalid field and why; the value itself is never repeated."""
+
+    name: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        """As an entry of a problem document's ``invalid-params``."""
+        return {"name": self.name, "reason": self.reason}
+
+
+class InvalidInput(ValueError):
+    """The inputs break one or more rules; ``problems`` lists every one of them."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(f"{p.name} {p.reason}" for p in problems))
+        self.problems = problems
+
+
+def instance_id_for(job: JobCoordinates) -> str:
+    """The orchestration instance id of a job: the same job always gets the same id.
+
+    Subscription and job ids are GUIDs and Azure resource group and workspace names are
+    case-insensitive, so all four are lower-cased before hashing: ``RG`` and ``rg`` name one job.
+    The job id is kept readable in front so an operator can find the run in the task hub.
+    """
+    key = "/".join(job[name].lower() for name in COORDINATES)  # type: ignore[literal-required]
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return f"cancel-{job['jobId'].lower()}-{digest}"
+
+
+def checked_coordinates(values: Mapping[str, Any], prefix: str = "") -> JobCoordinates:
+    """Check the four path parameters; raise InvalidInput naming each bad one."""
+    problems: list[Problem] = []
+    for name in COORDINATES:
+        if name not in values or values[name] is None:
+            problems.append(Problem(prefix + name, "is required"))
+            continue
+        problem = path_parameter_problem(name, values[name])
+        if problem:
+            problems.append(Problem(prefix + name, problem))
+    if problems:
+        raise InvalidInput(problems)
+    return JobCoordinates(
+        subscriptionId=normalize_path_parameter("subscriptionId", values["subscriptionId"]),
+        resourceGroupName=values["resourceGroupName"],
+        workspaceName=values["workspaceName"],
+        jobId=values["jobId"],
+    )
+
+
+def checked_cancel_input(body: object, settings: Settings) -> CancelJobInput:
+    """Check a workflow request body and return the orchestration input it stands for."""
+    if not isinstance(body, dict):
+        raise InvalidInput([Problem("body", "must be a JSON object")])
+    problems: list[Problem] = [
+        Problem(str(name)[:64], "is not a known field")
+        for name in body
+        if name not in COORDINATES and name not in OPTIONAL_FIELDS
+    ]
+    coordinates: JobCoordinates | None = None
+    try:
+        coordinates = checked_coordinates(body)
+    except InvalidInput as error:
+        problems.extend(error.problems)
+
+    api_version = body.get("apiVersion", settings.api_version)
+    version_problem = api_version_problem(api_version)
+    if version_problem:
+        problems.append(Problem("apiVersion", version_problem))
+
+    token = body.get("authToken")
+    token_problem = _token_problem(token) if "authToken" in body else None
+    if token_problem:
+        problems.append(Problem("authToken", token_problem))
+
+    endpoint = _checked_endpoint(body, settings, problems)
+    options = _checked_options(body.get("options"), settings, problems)
+
+    if problems or coordinates is None or endpoint is None or options is None:
+        raise InvalidInput(problems)
+    request = CancelJobInput(
+        subscriptionId=coordinates["subscriptionId"],
+        resourceGroupName=coordinates["resourceGroupName"],
+        workspaceName=coordinates["workspaceName"],
+        jobId=coordinates["jobId"],
+        apiVersion=api_version,
+        endpoint=endpoint,
+        options=options,
+    )
+    if token is not None:
+        request["authToken"] = token
+    return request
+
+
+def _token_problem(token: object) -> str | None:
+    if not isinstance(token, str) or not token:
+        return "must be a non-empty string"
+    if len(token) > MAX_TOKEN_LENGTH:
+        return f"must be at most {MAX_TOKEN_LENGTH} characters"
+    if not _TOKEN.fullmatch(token):
+        return 'must be the bearer token alone, without "Bearer " or spaces'
+    return None
+
+
+def _checked_endpoint(
+    body: Mapping[str, Any], settings: Settings, problems: list[Problem]
+) -> str | None:
+    endpoint, location = body.get("endpoint"), body.get("location")
+    for name, value in (("endpoint", endpoint), ("location", location)):
+        if name in body and (not isinstance(value, str) or not value):
+            problems.append(Problem(name, "must be a non-empty string"))
+            return None
+    try:
+        return resolve_endpoint(
+            endpoint, location, settings.endpoint, settings.location, settings.allow_loopback
+        )
+    except EndpointNotAllowed as error:
+        name = "location" if location and not endpoint else "endpoint"
+        reason = error.message.removeprefix(f"{name} ")
+        if not endpoint and not location:
+            reason = f"{reason} (from the QUANTUM_ENDPOINT / QUANTUM_LOCATION settings)"
+        problems.append(Problem(name, reason))
+        return None
+
+
+def _checked_options(
+    raw: object, settings: Settings, problems: list[Problem]
+) -> PollOptions | None:
+    values: dict[str, float] = {
+        "pollIntervalSeconds": settings.poll_interval_seconds,
+        "maxPollIntervalSeconds": settings.max_poll_interval_seconds,
+        "timeoutSeconds": settings.timeout_seconds,
+    }
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        problems.append(Problem("options", "must be a JSON object"))
+        return None
+    before = len(problems)
+    for name, value in raw.items():
+        if name not in OPTION_LIMITS:
+            problems.append(Problem(f"options.{str(name)[:64]}", "is not a known option"))
+            continue
+        low, high = OPTION_LIMITS[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            problems.append(Problem(f"options.{name}", "must be a number of seconds"))
+        elif not (math.isfinite(value) and low <= value <= high):
+            problems.append(Problem(f"options.{name}", f"must be between {low:g} and {high:g}"))
+        else:
+            values[name] = float(value)
+    if len(problems) > before:
+        return None
+    if "maxPollIntervalSeconds" not in raw:
+        values["maxPollIntervalSeconds"] = max(
+            values["maxPollIntervalSeconds"], values["pollIntervalSeconds"]
+        )
+    if values["maxPollIntervalSeconds"] < values["pollIntervalSeconds"]:
+        problems.append(
+            Problem("options.maxPollIntervalSeconds", "must not be less than pollIntervalSeconds")
+        )
+        return None
+    return PollOptions(
+        pollIntervalSeconds=values["pollIntervalSeconds"],
+        maxPollIntervalSeconds=values["maxPollIntervalSeconds"],
+        timeoutSeconds=values["timeoutSeconds"],
+    )
