@@ -1,10 +1,14 @@
-"""The Azure Functions app: one Durable Functions app wiring the blueprints of each concern."""
+"""The Azure Functions app: one Durable Functions app wiring the blueprint of each concern."""
 
 import azure.durable_functions as df
 
 from activities.jobs import bp as job_activities
 from orchestrators.cancel_running_job import bp as cancel_orchestration
+from triggers.http_api import bp as http_api
+from triggers.job_alerts import bp as job_alerts
 
 app = df.DFApp()
+app.register_functions(http_api)
+app.register_functions(job_alerts)
 app.register_functions(cancel_orchestration)
 app.register_functions(job_activities)

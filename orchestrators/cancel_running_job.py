@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, NoReturn
 
 import azure.durable_functions as df
 
@@ -23,6 +23,7 @@ from workflow.schedule import POLLS_PER_GENERATION, poll_delay
 from workflow.shapes import (
     CancelJobInput,
     CancelOutputs,
+    FailedRun,
     JobCall,
     JobSnapshot,
     Outcome,
@@ -33,6 +34,7 @@ from workflow.shapes import (
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
+MAX_FAILURE_MESSAGE = 2000
 
 
 @dataclass
@@ -81,12 +83,42 @@ class Run:
         )
 
 
+class CancellationFailed(Exception):
+    """The run could not finish: a permanent service error, retries exhausted, or a bug."""
+
+
 @bp.orchestration_trigger(context_name="context")
 def cancel_running_job(
     context: df.DurableOrchestrationContext,
 ) -> Generator[Any, Any, CancelOutputs | None]:
     """Cancel one Azure Quantum job and confirm that it ended."""
-    request: CancelJobInput = context.get_input()
+    request = context.get_input()
+    if "failure" in request:
+        _fail(context, request)
+    try:
+        return (yield from _cancel(context, request))
+    except Exception as error:
+        # Raising here would make the SDK embed this execution's actions in the error that
+        # the host logs, and the activity inputs among them carry the caller's token. So the
+        # run fails in a fresh generation whose only input is the message.
+        context.continue_as_new(
+            FailedRun(
+                jobId=request["jobId"],
+                failure=str(error)[:MAX_FAILURE_MESSAGE],
+                progress=context.custom_status,
+            )
+        )
+        return None
+
+
+def _fail(context: df.DurableOrchestrationContext, failed: FailedRun) -> NoReturn:
+    context.set_custom_status(failed["progress"])
+    raise CancellationFailed(failed["failure"])
+
+
+def _cancel(
+    context: df.DurableOrchestrationContext, request: CancelJobInput
+) -> Generator[Any, Any, CancelOutputs | None]:
     options = request["options"]
     call = JobCall(
         subscriptionId=request["subscriptionId"],

@@ -64,6 +64,24 @@ class CancelJobInput(JobCoordinates):
     resume: NotRequired[ResumeState]
 
 
+class Progress(TypedDict):
+    """The orchestration's custom status, shown as ``progress`` in the status document."""
+
+    phase: Phase
+    lastStatus: str | None
+    polls: int
+    nextPollAt: str | None
+    retrying: NotRequired[str]
+
+
+class FailedRun(TypedDict):
+    """The input of the last generation of a failed run: the error and nothing secret."""
+
+    jobId: str
+    failure: str
+    progress: Progress | None
+
+
 class JobCall(JobCoordinates):
     """An activity's input: which job, where, with which api-version and credentials."""
 
@@ -100,16 +118,6 @@ class CancelJobSuccess(TypedDict):
     ok: Literal[True]
     httpStatus: int
     jobStatus: str | None
-
-
-class Progress(TypedDict):
-    """The orchestration's custom status, shown as ``progress`` in the status document."""
-
-    phase: Phase
-    lastStatus: str | None
-    polls: int
-    nextPollAt: str | None
-    retrying: NotRequired[str]
 
 
 class CancelOutputs(TypedDict):

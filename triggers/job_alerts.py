@@ -1,0 +1,110 @@
+"""The ``on_job_alert`` Event Grid trigger: cancel the job an alert names.
+
+Azure Quantum has no Event Grid system topic, so alerts come from a custom topic, in the Event
+Grid schema or as CloudEvents 1.0. The job is named by ``data`` (subscriptionId,
+resourceGroupName, workspaceName, jobId), by ``data.jobResourceId``, or by the ``subject``, as an
+Azure Quantum job resource ID. An event never supplies a token, endpoint or api-version: those
+come from the app's settings and identity, so a forged event can at most cancel a job in a
+workspace the app's identity may already manage.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from appsettings import Settings, load_settings
+from triggers.starting import start_or_find
+from workflow.inputs import (
+    COORDINATES,
+    InvalidInput,
+    Problem,
+    checked_cancel_input,
+    checked_coordinates,
+)
+from workflow.shapes import CancelJobInput
+
+bp = df.Blueprint()
+log = logging.getLogger(__name__)
+
+JOB_RESOURCE_ID = re.compile(
+    r"/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.Quantum"
+    r"/workspaces/([^/]+)/jobs/([^/]+)",
+    re.IGNORECASE,
+)
+_MAX_LOGGED = 120
+
+
+@dataclass(frozen=True)
+class AlertDecision:
+    """What to do with one event: start a cancellation, or say why not."""
+
+    request: CancelJobInput | None
+    reason: str
+
+
+def decide(event_type: object, subject: object, data: object, settings: Settings) -> AlertDecision:
+    """Read one event: an accepted type naming a valid job yields the orchestration input."""
+    if event_type not in settings.job_alert_event_types:
+        return AlertDecision(None, f"ignored: event type {_shown(event_type)} is not accepted")
+    fields = data if isinstance(data, Mapping) else {}
+    try:
+        coordinates = _coordinates(fields, subject)
+        request = checked_cancel_input(dict(coordinates), settings)
+    except InvalidInput as invalid:
+        return AlertDecision(None, f"malformed: {invalid}")
+    return AlertDecision(request, "accepted")
+
+
+def _coordinates(data: Mapping[str, Any], subject: object) -> Mapping[str, Any]:
+    present = [name for name in COORDINATES if name in data]
+    if present:
+        return checked_coordinates(data, prefix="data.")
+    for source, value in (("data.jobResourceId", data.get("jobResourceId")), ("subject", subject)):
+        if value is None:
+            continue
+        match = JOB_RESOURCE_ID.fullmatch(value) if isinstance(value, str) else None
+        if not match:
+            raise InvalidInput([Problem(source, "is not an Azure Quantum job resource ID")])
+        return checked_coordinates(
+            dict(zip(COORDINATES, match.groups(), strict=True)), prefix=f"{source}:"
+        )
+    raise InvalidInput([Problem("data", "names no job (coordinates, jobResourceId or subject)")])
+
+
+def _shown(value: object) -> str:
+    text = repr(value) if not isinstance(value, str) else value
+    return "".join(ch if ch.isprintable() else "?" for ch in text[:_MAX_LOGGED])
+
+
+@bp.event_grid_trigger(arg_name="event")
+@bp.durable_client_input(client_name="client")
+async def on_job_alert(event: func.EventGridEvent, client: df.DurableOrchestrationClient) -> None:
+    """Start the cancellation an alert asks for; log and acknowledge anything else."""
+    # Event Grid schema events have event_type, CloudEvents have type.
+    event_type = getattr(event, "event_type", None) or getattr(event, "type", None)
+    try:
+        data = event.get_json()
+    except ValueError:
+        data = None
+    decision = decide(event_type, event.subject, data, load_settings())
+    event_id = _shown(event.id)
+    if decision.request is None:
+        level = logging.INFO if decision.reason.startswith("ignored") else logging.WARNING
+        log.log(level, "event %s %s", event_id, decision.reason)
+        return
+    # A failure to reach the Durable backend propagates, so Event Grid delivers the event again.
+    started = await start_or_find(client, decision.request)
+    log.info(
+        "event %s: job %s, instance %s %s",
+        event_id,
+        decision.request["jobId"],
+        started.instance_id,
+        "started" if started.started else "already running",
+    )
