@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv check test demo reliability bench clean
+.PHONY: venv check test demo clean
 
 venv: $(STAMP)
 
@@ -26,3 +26,6 @@ test: venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+demo: venv
+	$(PY) -m devtools.demo

@@ -1,0 +1,120 @@
+"""``python -m devtools.demo``: the whole app end to end on this machine, in about ten seconds.
+
+It starts the data-plane simulator with one running job and the local Functions host pointed
+at it, asks the app over HTTP to cancel the job, prints the progress the status endpoint shows
+until the run ends, prints the outputs, stops both processes, and exits non-zero unless the job
+was confirmed Cancelled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+SUBSCRIPTION = "11111111-2222-3333-4444-555555555555"
+RESOURCE_GROUP = "rg-demo"
+WORKSPACE = "ws-demo"
+JOB = "de0de0de-0000-4000-8000-000000000001"
+DEMO_TOKEN = "demo-token-not-a-secret"
+DEADLINE_SECONDS = 90.0
+
+
+@contextmanager
+def _process(args: list[str], ready: str, env: dict[str, str]) -> Iterator[str]:
+    """Run ``python -m ...`` until it prints ``ready ... URL``; yield the URL; stop it."""
+    proc = subprocess.Popen(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith(ready):
+                yield line.split()[-1]
+                break
+        else:
+            raise RuntimeError(f"{args[1]} exited before it was ready")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def main() -> int:
+    """Run the demo; 0 when the job was confirmed Cancelled."""
+    seed = f"{SUBSCRIPTION}/{RESOURCE_GROUP}/{WORKSPACE}/{JOB}"
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("QUANTUM_")}
+    with tempfile.TemporaryDirectory(prefix="devhost-") as state_dir:
+        simulator_args = ["-m", "devtools.simulator", "--port", "0", "--token", DEMO_TOKEN]
+        with _process([*simulator_args, "--seed", seed], "simulator listening", base_env) as sim:
+            print(f"simulator: {sim} (job {JOB} is running)")
+            env = {
+                **base_env,
+                "QUANTUM_ENDPOINT": sim,
+                "QUANTUM_ALLOW_LOOPBACK": "true",
+            }
+            host_args = ["-m", "devtools.host", "--port", "0", "--state-dir", state_dir]
+            with _process(host_args, "host listening", env) as host:
+                print(f"host: {host}")
+                return _cancel(host)
+
+
+def _cancel(host: str) -> int:
+    body = {
+        "subscriptionId": SUBSCRIPTION,
+        "resourceGroupName": RESOURCE_GROUP,
+        "workspaceName": WORKSPACE,
+        "jobId": JOB,
+        "authToken": DEMO_TOKEN,
+        "options": {"pollIntervalSeconds": 1, "maxPollIntervalSeconds": 4, "timeoutSeconds": 60},
+    }
+    print(f"POST {host}/api/cancel-running-job")
+    started = requests.post(f"{host}/api/cancel-running-job", json=body, timeout=30)
+    print(f"-> {started.status_code}")
+    started.raise_for_status()
+    status_url = started.json()["statusQueryGetUri"]
+    app_status_url = f"{host}/api/cancel-running-job/{started.json()['id']}"
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    shown = None
+    document: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        requests.get(status_url, timeout=30).raise_for_status()
+        document = requests.get(app_status_url, timeout=30).json()
+        line = f"{document['runtimeStatus']}: {json.dumps(document['progress'])}"
+        if line != shown:
+            print(line)
+            shown = line
+        if document["runtimeStatus"] not in ("Pending", "Running"):
+            break
+        time.sleep(0.5)
+    print("outputs:", json.dumps(document.get("outputs"), indent=2))
+    outputs = document.get("outputs")
+    ok = (
+        document.get("runtimeStatus") == "Completed"
+        and isinstance(outputs, dict)
+        and outputs.get("outcome") == "cancelled"
+        and outputs.get("finalStatus") == "Cancelled"
+        and outputs.get("cancellationTime")
+    )
+    print("demo: job cancelled and confirmed" if ok else f"demo FAILED: {document.get('error')}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
