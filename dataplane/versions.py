@@ -23,9 +23,9 @@ LEGACY_DELETE_CANCEL_VERSIONS: frozenset[str] = frozenset(
     {
         "2022-09-12-preview",
         "2023-11-13-preview",
-        "2024-02-01-preview",
         "2024-03-01-preview",
         "2024-10-01-preview",
+        "2025-09-01-preview",
     }
 )
 # The first version with POST .../jobs/{jobId}:cancel (and DELETE meaning Jobs_Delete).

@@ -249,6 +249,7 @@ def _outputs(
     outcome: Outcome,
 ) -> CancelOutputs:
     _log(context, "job %s: %s (%s)", request["jobId"], outcome, job["status"])
+    _report(context, run, "getJob" if outcome == "alreadyTerminal" else "confirmCancelled")
     return CancelOutputs(
         jobId=request["jobId"],
         finalStatus=job["status"],

@@ -38,7 +38,7 @@ class TestCancelVerb:
     @pytest.mark.parametrize(
         "version",
         [
-            "2025-06-01-preview",  # in the gap: DELETE's meaning unknown there
+            "2025-06-01-preview",  # in the gap: not a published version
             "2024-12-01-preview",
             "2021-11-01-preview",  # before the supported range
             "2019-11-04-preview",

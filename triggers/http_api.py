@@ -55,7 +55,8 @@ async def start_cancel_running_job(
         finished = await _wait_for(client, started.instance_id, wait_seconds)
         if finished is not None:
             return _json(200, finished)
-    return client.create_check_status_response(req, started.instance_id)
+    response: func.HttpResponse = client.create_check_status_response(req, started.instance_id)
+    return response
 
 
 @bp.route(

@@ -1,0 +1,1 @@
+"""Development and test tools for the cancel-running-job app; never deployed."""

@@ -1,0 +1,131 @@
+"""Data-plane routes: split the raw path, decode each segment, validate path parameters,
+and name the operation that a method and api-version select.
+
+The path is split on ``/`` before percent-decoding, so ``%2F`` inside a segment stays part of
+that segment (and then fails its pattern) instead of becoming a separator.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from . import errors
+from .errors import ApiError
+from .versions import ApiVersion
+
+# The spec's patterns and lengths (identical in every governing document).
+PARAMETER_RULES: dict[str, tuple[re.Pattern[str], int, int]] = {
+    "subscriptionId": (re.compile(r"^[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}$"), 36, 36),
+    "resourceGroupName": (re.compile(r"^[a-zA-Z][a-zA-Z0-9\-_\.]*$"), 1, 90),
+    "workspaceName": (re.compile(r"^[a-zA-Z][a-zA-Z0-9\-_]*$"), 2, 50),
+    "jobId": (
+        re.compile(
+            r"^[a-fA-F0-9]{8}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}"
+            r"-[a-fA-F0-9]{12}$"
+        ),
+        0,
+        36,
+    ),
+}
+
+_FIXED = (
+    "subscriptions",
+    None,
+    "resourcegroups",
+    None,
+    "providers",
+    "microsoft.quantum",
+    "workspaces",
+    None,
+    "jobs",
+)
+_CANCEL_SUFFIX = ":cancel"
+
+COLLECTION = "jobs"
+ITEM = "job"
+CANCEL = "cancel"
+
+
+@dataclass(frozen=True)
+class Route:
+    """A matched data-plane route with its decoded (not yet validated) path parameters."""
+
+    kind: str
+    subscription_id: str
+    resource_group: str
+    workspace: str
+    job_id: str | None
+
+
+def match(raw_path: str) -> Route | None:
+    """The route for a raw (still encoded) path, or None for an unknown path."""
+    if not raw_path.startswith("/"):
+        return None
+    segments = [unquote(part) for part in raw_path[1:].split("/")]
+    if len(segments) not in (9, 10):
+        return None
+    for fixed, segment in zip(_FIXED, segments[:9], strict=True):
+        if fixed is not None and segment.lower() != fixed:
+            return None
+    sub, rg, ws = segments[1], segments[3], segments[7]
+    if len(segments) == 9:
+        return Route(COLLECTION, sub, rg, ws, None)
+    last = segments[9]
+    if last.lower().endswith(_CANCEL_SUFFIX):
+        return Route(CANCEL, sub, rg, ws, last[: -len(_CANCEL_SUFFIX)])
+    if ":" in last or not last:
+        return None  # another action (e.g. :resume) or an empty id: not served here
+    return Route(ITEM, sub, rg, ws, last)
+
+
+def validate(route: Route) -> None:
+    """Raise 400 InvalidParameter naming the first path parameter that breaks the spec."""
+    values = [
+        ("subscriptionId", route.subscription_id),
+        ("resourceGroupName", route.resource_group),
+        ("workspaceName", route.workspace),
+    ]
+    if route.job_id is not None:
+        values.append(("jobId", route.job_id))
+    for name, value in values:
+        pattern, low, high = PARAMETER_RULES[name]
+        if not low <= len(value) <= high or not pattern.match(value) or "\n" in value:
+            raise ApiError(
+                400,
+                errors.INVALID_PARAMETER,
+                f"The path parameter '{name}' is invalid: {value!r} does not match "
+                f"{pattern.pattern} with length {low}-{high}.",
+                target=name,
+            )
+
+
+def operation_for(route: Route, method: str, version: ApiVersion | None) -> str | None:
+    """The spec operation id that ``method`` on ``route`` means under ``version``.
+
+    None when the method is not served there; for DELETE without a known version, None too
+    (it is Jobs_Cancel or Jobs_Delete depending on the version).
+    """
+    if route.kind == COLLECTION:
+        return "Jobs_List" if method == "GET" else None
+    if route.kind == ITEM:
+        if method == "GET":
+            return "Jobs_Get"
+        if method == "PUT":
+            return "Jobs_Create"
+        if method == "DELETE" and version is not None:
+            return "Jobs_Delete" if version.cancel_by_post else "Jobs_Cancel"
+        return None
+    if method == "POST" and (version is None or version.cancel_by_post):
+        return "Jobs_Cancel"
+    return None
+
+
+def allowed_methods(route: Route, version: ApiVersion) -> list[str]:
+    """The methods served on ``route`` under ``version`` (for 405 and ``Allow``)."""
+    if route.kind == COLLECTION:
+        return ["GET"]
+    if route.kind == ITEM:
+        return ["GET", "PUT", "DELETE"]
+    return ["POST"] if version.cancel_by_post else []
