@@ -108,7 +108,13 @@ def test_cancel_answered_200_with_body(simulator: SimulatorServer, sim_token: st
 
 @pytest.mark.parametrize(
     "api_version",
-    ["2022-09-12-preview", "2023-11-13-preview", "2024-03-01-preview", LEGACY, "2025-09-01-preview"],
+    [
+        "2022-09-12-preview",
+        "2023-11-13-preview",
+        "2024-03-01-preview",
+        LEGACY,
+        "2025-09-01-preview",
+    ],
 )
 def test_legacy_versions_cancel_with_delete(
     simulator: SimulatorServer, sim_token: str, api_version: str

@@ -104,7 +104,7 @@ class TestEndpointPolicy:
             "http://127.0.0.1:8090",
             "http://localhost:8090",
             "https://westus%2equantum.azure.com",
-            "https://wеstus.quantum.azure.com",  # Cyrillic 'е'
+            "https://w\u0435stus.quantum.azure.com",  # a Cyrillic letter
             "ftp://westus.quantum.azure.com",
             "westus.quantum.azure.com",
             " https://westus.quantum.azure.com",

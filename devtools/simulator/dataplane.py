@@ -83,6 +83,7 @@ def handle(sim: Simulator, request: Request) -> Response:
         client_request_id=client_request_id,
         request_id=response.headers["x-ms-request-id"],
         auth_present=bool(request.headers.get("Authorization")),
+        clock=sim.clock.now(),
     )
     return response
 

@@ -33,6 +33,8 @@ class LoggedRequest:
     client_request_id: str | None
     request_id: str
     auth_present: bool
+    clock: float
+    """The simulator clock's reading (manual in tests), so tests can check spacing."""
 
     def to_json(self) -> dict[str, Any]:
         """camelCase JSON view."""
@@ -52,6 +54,7 @@ class LoggedRequest:
             "clientRequestId": raw["client_request_id"],
             "requestId": raw["request_id"],
             "authPresent": raw["auth_present"],
+            "clock": raw["clock"],
         }
 
 

@@ -36,6 +36,9 @@ class _Handler(BaseHTTPRequestHandler):
     """Reads one request at a time and hands it to the data plane or the control API."""
 
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; without TCP_NODELAY a keep-alive client
+    # waits for the delayed ACK (~40 ms) on every request.
+    disable_nagle_algorithm = True
     server_version = "AzureQuantumSimulator/1.0"
     sys_version = ""
     timeout = 60  # idle keep-alive connections are closed after this many seconds
