@@ -14,6 +14,8 @@ import pytest
 
 from devtools.simulator import Options, SimulatorServer
 
+pytest_plugins = ["tests.support.orchestration"]
+
 SIM_TOKEN = "sim-test-token-6b0d3f"
 
 

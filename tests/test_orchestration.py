@@ -1,0 +1,294 @@
+"""The cancel_running_job orchestration, every branch, through the real replay engine.
+
+Each test runs the orchestration registered in function_app.app in devtools.durable (real
+history, replay determinism checked on every episode) against the simulator over HTTP, and
+asserts on the outputs and on the simulator's request log.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime, timezone
+from email.utils import format_datetime
+
+import pytest
+
+from devtools.durable.errors import SimulatedCrash
+from tests.support.orchestration import ORCHESTRATION, Harness
+from workflow.inputs import instance_id_for
+
+JOB = "0a1b2c3d-0000-4000-8000-00000000c0de"
+# Moves by time only, so an activity that runs again after a crash reads the same status.
+TIMED_CANCEL = {
+    "before": [["Executing", {}]],
+    "after": [["Executing", {"seconds": 12}], ["Cancelling", {"seconds": 20}], ["Cancelled", {}]],
+}
+SECONDS = {"pollIntervalSeconds": 5, "maxPollIntervalSeconds": 30, "timeoutSeconds": 1800}
+
+
+def start_executing(harness: Harness, lifecycle: object = "default", **params: object) -> None:
+    """Seed a job and read it once, so it is past Waiting (first read) and Executing."""
+    harness.simulator.seed_job(JOB, lifecycle=lifecycle, lifecycle_params=params or None)
+
+
+@pytest.mark.parametrize(
+    ("lifecycle", "status"),
+    [
+        ("already-succeeded", "Succeeded"),
+        ("already-failed", "Failed"),
+        ("already-cancelled", "Cancelled"),
+        ("already-completed", "Completed"),
+    ],
+)
+def test_finished_job_gets_no_cancel(harness: Harness, lifecycle: str, status: str) -> None:
+    harness.simulator.seed_job(JOB, lifecycle=lifecycle)
+    run = harness.run(harness.request(JOB))
+    outputs = run.outputs
+    assert outputs["outcome"] == "alreadyTerminal"
+    assert outputs["finalStatus"] == status
+    assert outputs["cancelRequested"] is False
+    assert [e["operation"] for e in run.calls()] == ["Jobs_Get"]
+
+
+def test_running_job_is_cancelled_and_confirmed(harness: Harness) -> None:
+    start_executing(harness)
+    run = harness.run(harness.request(JOB, options=SECONDS))
+    outputs = run.outputs
+    assert outputs["outcome"] == "cancelled"
+    assert outputs["finalStatus"] == "Cancelled"
+    assert outputs["cancellationTime"]
+    assert outputs["cancelRequested"] is True and outputs["cancelHttpStatus"] == 204
+    gets = run.calls("Jobs_Get")
+    assert len(run.calls("Jobs_Cancel")) == 1
+    assert outputs["polls"] == len(gets) - 1 == 3
+    # The first wait is pollIntervalSeconds, then it doubles.
+    cancel_at = run.calls("Jobs_Cancel")[0]["clock"]
+    gaps = [
+        round(b["clock"] - a, 3)
+        for a, b in zip([cancel_at] + [g["clock"] for g in gets[1:]], gets[1:], strict=False)
+    ]
+    assert gaps == [5.0, 10.0, 20.0]
+    assert all(e["clientRequestId"] == run.instance_id for e in run.calls())
+    assert run.status.custom_status["lastStatus"] == "Cancelled"
+
+
+def test_job_still_executing_after_the_cancel(harness: Harness) -> None:
+    start_executing(harness, "executing-after-cancel")
+    run = harness.run(harness.request(JOB, options=SECONDS))
+    assert run.outputs["outcome"] == "cancelled"
+    statuses = [e for e in run.calls("Jobs_Get")]
+    assert len(statuses) >= 5  # three stale "Executing" reads did not stop the polling
+    assert len(run.calls("Jobs_Cancel")) == 1
+
+
+def test_queued_job_is_cancelled(harness: Harness) -> None:
+    start_executing(harness, "queued-finishing")
+    run = harness.run(harness.request(JOB))
+    assert run.outputs["outcome"] == "cancelled"
+
+
+def test_cancel_during_finishing_loses_the_race(harness: Harness) -> None:
+    harness.simulator.seed_job(
+        JOB,
+        lifecycle={
+            "before": [["Finishing", {"reads": 5}], ["Succeeded", {}]],
+            "after": [["Cancelled", {}]],
+            "afterCancelWhen": {"Finishing": [["Finishing", {"reads": 1}], ["Succeeded", {}]]},
+        },
+    )
+    run = harness.run(harness.request(JOB))
+    assert run.outputs["outcome"] == "finishedBeforeCancel"
+    assert run.outputs["finalStatus"] == "Succeeded"
+    assert run.outputs["cancellationTime"] is None
+
+
+def test_unknown_status_is_not_final(harness: Harness) -> None:
+    harness.simulator.seed_job(
+        JOB,
+        lifecycle={
+            "before": [["Executing", {}]],
+            "after": [["Paused", {"reads": 3}], ["Cancelled", {}]],
+        },
+    )
+    run = harness.run(harness.request(JOB, options=SECONDS))
+    assert run.outputs["outcome"] == "cancelled"
+    assert run.outputs["polls"] == 4
+
+
+@pytest.mark.parametrize(
+    ("lifecycle", "final"), [("loses-race-succeeded", "Succeeded"), ("loses-race-failed", "Failed")]
+)
+def test_cancel_that_loses_the_race(harness: Harness, lifecycle: str, final: str) -> None:
+    start_executing(harness, lifecycle)
+    run = harness.run(harness.request(JOB))
+    assert run.outputs["outcome"] == "finishedBeforeCancel"
+    assert run.outputs["finalStatus"] == final
+    assert run.outputs["cancelRequested"] is True
+
+
+def test_conflict_because_the_job_just_finished(harness: Harness) -> None:
+    harness.simulator.seed_job(
+        JOB,
+        lifecycle={
+            "before": [["Executing", {"reads": 1}], ["Succeeded", {}]],
+            "after": [["Cancelled", {}]],
+        },
+    )
+    run = harness.run(harness.request(JOB, options=SECONDS))
+    outputs = run.outputs
+    assert outputs["outcome"] == "finishedBeforeCancel"
+    assert outputs["cancelRequested"] is False and outputs["cancelHttpStatus"] == 409
+    cancel, confirm = run.calls("Jobs_Cancel")[0], run.calls("Jobs_Get")[1]
+    assert confirm["clock"] == cancel["clock"]  # confirmed at once, no wait
+    assert outputs["polls"] == 1
+
+
+def test_stuck_in_cancelling_times_out(harness: Harness) -> None:
+    start_executing(harness, "stuck-cancelling")
+    options = {"pollIntervalSeconds": 5, "maxPollIntervalSeconds": 60, "timeoutSeconds": 600}
+    run = harness.run(harness.request(JOB, options=options))
+    outputs = run.outputs
+    assert outputs["outcome"] == "timedOut"
+    assert outputs["finalStatus"] == "Cancelling"
+    last = run.calls("Jobs_Get")[-1]
+    assert last["clock"] - run.calls("Jobs_Get")[0]["clock"] == pytest.approx(600)
+
+
+@pytest.mark.parametrize("form", ["seconds", "http-date"])
+def test_throttled_cancel_waits_as_long_as_asked(harness: Harness, form: str) -> None:
+    start_executing(harness)
+    if form == "seconds":
+        rule = {"retryAfter": 45}
+    else:
+        # An HTTP-date is absolute: 45 s after the wall clock now (the client reads it so).
+        moment = datetime.now(timezone.utc).timestamp() + 45
+        rule = {
+            "retryAfter": format_datetime(datetime.fromtimestamp(moment, timezone.utc), usegmt=True)
+        }
+    harness.simulator.add_fault({"operation": "Jobs_Cancel", "httpStatus": 429, "count": 2, **rule})
+    run = harness.run(harness.request(JOB))
+    assert run.outputs["outcome"] == "cancelled"
+    cancels = run.calls("Jobs_Cancel")
+    assert [c["status"] for c in cancels] == [429, 429, 204]
+    for earlier, later in itertools.pairwise(cancels):
+        assert later["clock"] - earlier["clock"] >= 43  # never sooner than asked
+    assert run.outputs["activityCalls"] == len(run.calls())
+
+
+def test_burst_of_503s_is_retried_with_backoff(harness: Harness) -> None:
+    start_executing(harness)
+    harness.simulator.add_fault({"operation": "Jobs_Get", "httpStatus": 503, "count": 4})
+    run = harness.run(harness.request(JOB))
+    assert run.outputs["outcome"] == "cancelled"
+    gets = run.calls("Jobs_Get")
+    assert [g["status"] for g in gets[:5]] == [503, 503, 503, 503, 200]
+    gaps = [round(b["clock"] - a["clock"]) for a, b in itertools.pairwise(gets[:5])]
+    assert gaps == [2, 4, 8, 16]
+
+
+def test_retries_are_bounded(harness: Harness) -> None:
+    start_executing(harness)
+    harness.simulator.add_fault({"operation": "Jobs_Get", "httpStatus": 500, "count": 50})
+    run = harness.run(harness.request(JOB))
+    status = run.status
+    assert status.runtime_status.value == "Failed"
+    assert len(run.calls("Jobs_Get")) == 6
+    assert run.calls("Jobs_Cancel") == []
+    assert "Jobs_Get failed with HTTP 500" in status.output
+
+
+@pytest.mark.parametrize(
+    ("rule", "code"),
+    [
+        ({"httpStatus": 401}, "401"),
+        ({"httpStatus": 403}, "403"),
+        (None, "404 JobNotFound"),
+    ],
+)
+def test_permanent_errors_fail_fast(
+    harness: Harness, rule: dict[str, int] | None, code: str
+) -> None:
+    if rule is not None:
+        start_executing(harness)
+        harness.simulator.add_fault({"operation": "Jobs_Get", "count": 1, **rule})
+    run = harness.run(harness.request(JOB))
+    status = run.status
+    assert status.runtime_status.value == "Failed"
+    assert len(run.calls()) == 1  # no retry, no cancel
+    assert f"Jobs_Get failed with HTTP {code}" in status.output
+    assert "permanent error, not retried" in status.output
+    assert harness.token not in repr(status.output) + repr(status.custom_status)
+
+
+def test_permanent_error_on_cancel(harness: Harness) -> None:
+    start_executing(harness)
+    harness.simulator.add_fault({"operation": "Jobs_Cancel", "httpStatus": 403, "count": 1})
+    run = harness.run(harness.request(JOB))
+    assert run.status.runtime_status.value == "Failed"
+    assert "Jobs_Cancel failed with HTTP 403" in run.status.output
+    assert len(run.calls("Jobs_Cancel")) == 1
+
+
+@pytest.mark.parametrize(
+    ("api_version", "verb"),
+    [
+        ("2022-09-12-preview", "DELETE"),
+        ("2024-10-01-preview", "DELETE"),
+        ("2025-12-01-preview", "POST"),
+        ("2026-01-15-preview", "POST"),
+        ("2026-08-01-preview", "POST"),
+    ],
+)
+def test_each_api_version_uses_its_own_verb(harness: Harness, api_version: str, verb: str) -> None:
+    start_executing(harness)
+    run = harness.run(harness.request(JOB, apiVersion=api_version))
+    assert run.outputs["outcome"] == "cancelled"
+    assert run.outputs["apiVersion"] == api_version
+    [cancel] = run.calls("Jobs_Cancel")
+    assert cancel["method"] == verb
+    assert all(e["apiVersion"] == api_version for e in run.calls())
+    if verb == "POST":
+        assert all(e["method"] != "DELETE" for e in run.calls())
+    assert not harness.simulator.job_state(JOB)["deleted"]
+
+
+def test_hundreds_of_polls_keep_the_history_bounded(harness: Harness) -> None:
+    start_executing(harness, "stuck-cancelling")
+    options = {"pollIntervalSeconds": 1, "maxPollIntervalSeconds": 1, "timeoutSeconds": 300}
+    engine = harness.engine()
+    run = harness.run(harness.request(JOB, options=options), engine)
+    outputs = run.outputs
+    assert outputs["outcome"] == "timedOut"
+    assert outputs["polls"] == 300
+    # 20 polls per execution: 14 hand-overs, the 15th execution finishes.
+    assert run.status.generation == 14
+    # One execution never holds more than 20 polls: each is a timer and an activity.
+    assert engine.stats.peak_history_length < 200
+    assert engine.stats.nondeterminism_detected == 0
+
+
+def test_crash_after_every_step_gives_the_same_outputs(harness: Harness) -> None:
+    start_executing(harness, TIMED_CANCEL)
+    request = harness.request(JOB, options=SECONDS)
+    engine = harness.engine()
+    reference = harness.run(request, engine).outputs
+    steps = engine.stats.steps
+    assert steps > 20
+    for crash_at in range(1, steps + 1):
+        harness.simulator.reset()
+        start_executing(harness, TIMED_CANCEL)
+        fresh = Harness(harness.simulator, harness.token)
+        doomed = fresh.engine(crash_at)
+        instance_id = doomed.start_new(ORCHESTRATION, instance_id_for(request), request)
+        with pytest.raises(SimulatedCrash):
+            doomed.run_until_idle()
+        survivor = fresh.engine()
+        survivor.run_until_idle()
+        status = survivor.get_status(instance_id)
+        assert status is not None and status.runtime_status.value == "Completed", crash_at
+        outputs = dict(status.output)
+        assert outputs.pop("cancellationTime") is not None
+        expected = {k: v for k, v in reference.items() if k != "cancellationTime"}
+        assert outputs == expected, f"crash at step {crash_at}"
+        counters = harness.simulator.job_state(JOB)["counters"]
+        assert counters["cancelRequests"] <= 2, f"crash at step {crash_at}: {counters}"
