@@ -1,0 +1,81 @@
+"""``python -m devtools.host``: run the app like ``func start`` on 127.0.0.1."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from .app import Host, HostOptions
+from .metadata import FunctionIndexError
+from .settings import SettingsFileError
+
+# Loggers that would print URLs with query strings or request details at INFO.
+_QUIET_LOGGERS = (
+    "azure.core.pipeline.policies.http_logging_policy",
+    "azure.identity",
+    "urllib3",
+    "aiohttp",
+)
+
+
+def parse_args(argv: list[str] | None = None) -> HostOptions:
+    """Read the command line."""
+    parser = argparse.ArgumentParser(
+        prog="python -m devtools.host", description="Local stand-in for `func start`."
+    )
+    parser.add_argument("--port", type=int, default=7071, help="0 picks a free port")
+    parser.add_argument("--app-dir", type=Path, default=Path.cwd(), help="project root")
+    parser.add_argument(
+        "--state-dir", type=Path, default=None, help="engine state (default <app-dir>/.devhost)"
+    )
+    parser.add_argument("--activity-workers", type=int, default=8)
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    return HostOptions(
+        app_dir=args.app_dir,
+        port=args.port,
+        state_dir=args.state_dir,
+        activity_workers=args.activity_workers,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run until SIGINT or SIGTERM; exit status 0 on a clean stop, 1 if the app cannot load."""
+    options = parse_args(argv)
+    try:
+        host = Host(options)
+    except (FunctionIndexError, SettingsFileError) as exc:
+        print(f"devtools.host: the app cannot be loaded:\n{exc}", file=sys.stderr)
+        return 1
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    host.start()
+    print(f"host listening on {host.url}", flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        host.stop()
+    print("host stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

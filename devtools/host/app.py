@@ -1,0 +1,150 @@
+"""Assemble the host: settings, the app, its function index, the engine and the server."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import secrets
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from devtools.durable import DurableEngine, JsonFileStore, RealClock
+
+from .client_binding import DurableEndpoints
+from .durable_api import DurableApi
+from .event_grid import EventGridEndpoint
+from .http_functions import HttpFunctions
+from .invoker import FunctionInvoker
+from .metadata import FunctionIndex, index_app
+from .server import HostHTTPServer, Router
+from .settings import apply_settings, read_host_json, read_local_settings
+
+log = logging.getLogger("devtools.host")
+
+APP_MODULE = "function_app"
+APP_ATTRIBUTE = "app"
+DEFAULT_STATE_DIR = ".devhost"
+#: The only start policy the engine implements (refuse while Pending/Running).
+ENGINE_START_POLICY = "NonRunningStates"
+
+
+@dataclass(frozen=True)
+class HostOptions:
+    """Command-line options of ``python -m devtools.host``."""
+
+    app_dir: Path
+    port: int = 7071
+    state_dir: Path | None = None
+    activity_workers: int = 8
+
+    @property
+    def resolved_state_dir(self) -> Path:
+        """``--state-dir``, or ``.devhost/`` in the app directory."""
+        return (self.state_dir or self.app_dir / DEFAULT_STATE_DIR).resolve()
+
+
+def load_app(app_dir: Path) -> Any:
+    """Import ``function_app.py`` from ``app_dir`` and return its FunctionApp ``app``."""
+    root = str(app_dir.resolve())
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    module: ModuleType = importlib.import_module(APP_MODULE)
+    app = getattr(module, APP_ATTRIBUTE, None)
+    if app is None or not hasattr(app, "get_functions"):
+        raise RuntimeError(f"{APP_MODULE}.py defines no FunctionApp named '{APP_ATTRIBUTE}'")
+    return app
+
+
+class Host:
+    """The running stand-in; ``start()`` then ``stop()``."""
+
+    def __init__(self, options: HostOptions) -> None:
+        """Read settings into os.environ, load and index the app, bind the port."""
+        app_dir = options.app_dir.resolve()
+        applied = apply_settings(read_local_settings(app_dir), os.environ)
+        log.info("app settings from local.settings.json: %d applied", len(applied))
+        config = read_host_json(app_dir)
+        if config.overridable_existing_instance_states.lower() != ENGINE_START_POLICY.lower():
+            log.warning(
+                "host.json overridableExistingInstanceStates=%s: devtools.host always refuses "
+                "a start while the instance is Pending or Running (NonRunningStates)",
+                config.overridable_existing_instance_states,
+            )
+        self.app = load_app(app_dir)
+        self.index: FunctionIndex = index_app(self.app)
+        state_dir = options.resolved_state_dir
+        self.engine = DurableEngine(
+            self.app,
+            store=JsonFileStore(state_dir / "instances"),
+            clock=RealClock(),
+            activity_workers=options.activity_workers,
+        )
+        self.invoker = FunctionInvoker(str(app_dir))
+        self.server = HostHTTPServer(options.port, _unwired_router())
+        self.endpoints = DurableEndpoints(
+            origin=f"http://127.0.0.1:{self.server.port}",
+            hub_name=config.hub_name,
+            # Like the extension's system key; local keys are not checked (as in func start).
+            system_key=secrets.token_urlsafe(32),
+        )
+        self.server.router = Router(
+            HttpFunctions(self.index, self.invoker, self.endpoints, config.route_prefix),
+            DurableApi(self.engine, self.endpoints),
+            EventGridEndpoint(self.index, self.invoker, self.endpoints),
+            [f.describe() for f in self.index.functions],
+        )
+        self._route_prefix = config.route_prefix
+        self._started = False
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        return self.endpoints.origin
+
+    def start(self) -> None:
+        """Start the event loop, the engine (resuming stored instances) and the server."""
+        self.invoker.start()
+        self.engine.start()
+        self.server.serve_in_thread()
+        self._started = True
+        for function in self.index.functions:
+            if function.http is not None:
+                methods = ",".join(function.http.methods)
+                log.info(
+                    "%s: [%s] %s/%s/%s (authLevel %s, not enforced)",
+                    function.name,
+                    methods,
+                    self.url,
+                    self._route_prefix,
+                    function.http.route,
+                    function.http.auth_level,
+                )
+            else:
+                log.info("%s: %s", function.name, function.trigger_type)
+
+    def stop(self) -> None:
+        """Stop serving, then stop the engine and the event loop."""
+        if self._started:
+            self.server.shutdown()
+        self.server.server_close()
+        self.engine.stop()
+        self.invoker.stop()
+        self._started = False
+
+
+def _unwired_router() -> Router:
+    # The router needs the bound port (for URLs), so the server is built first.
+    from .messages import Request, Response, text_response
+
+    class _Unavailable(Router):
+        def __init__(self) -> None:
+            pass
+
+        def route(self, request: Request) -> Response:
+            return text_response(503)
+
+    return _Unavailable()

@@ -1,0 +1,102 @@
+"""App settings and host.json, read like the Functions host reads them locally.
+
+``local.settings.json`` → ``Values`` supplies app settings, but a variable already in the
+environment wins (Core Tools behaves the same), and the merged values are put into
+``os.environ`` because that is how the Python worker exposes app settings to the app.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+LOCAL_SETTINGS = "local.settings.json"
+HOST_JSON = "host.json"
+#: The extension's default task hub name for Functions v2+ apps without ``hubName``.
+DEFAULT_HUB_NAME = "TestHubName"
+#: Functions' default HTTP route prefix (host.json ``extensions.http.routePrefix``).
+DEFAULT_ROUTE_PREFIX = "api"
+#: The extension's default: a second start replaces an instance in any state.
+DEFAULT_OVERRIDABLE_STATES = "AnyState"
+
+
+class SettingsFileError(ValueError):
+    """local.settings.json or host.json cannot be used; the message names the file."""
+
+
+def read_local_settings(app_dir: Path) -> dict[str, str]:
+    """``Values`` of ``local.settings.json`` in ``app_dir`` ({} when the file is absent)."""
+    path = app_dir / LOCAL_SETTINGS
+    if not path.is_file():
+        return {}
+    document = _read_json(path)
+    values = document.get("Values", {}) if isinstance(document, dict) else None
+    if not isinstance(values, dict):
+        raise SettingsFileError(f"{path}: 'Values' must be a JSON object")
+    # Core Tools passes every value as a string; non-string JSON values become their text.
+    return {str(key): _as_text(value) for key, value in values.items() if value is not None}
+
+
+def apply_settings(values: Mapping[str, str], environ: MutableMapping[str, str]) -> list[str]:
+    """Put ``values`` into ``environ`` unless already set there; return the names applied."""
+    applied: list[str] = []
+    for name, value in values.items():
+        if name not in environ:
+            environ[name] = value
+            applied.append(name)
+    return applied
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    """The parts of host.json this stand-in honours."""
+
+    hub_name: str
+    route_prefix: str
+    overridable_existing_instance_states: str
+
+
+def read_host_json(app_dir: Path, environ: Mapping[str, str] | None = None) -> HostConfig:
+    """Read host.json (defaults when absent), resolving ``%SETTING%`` in hubName."""
+    env = os.environ if environ is None else environ
+    path = app_dir / HOST_JSON
+    document: Any = _read_json(path) if path.is_file() else {}
+    extensions = _section(document, "extensions")
+    durable = _section(extensions, "durableTask")
+    http = _section(extensions, "http")
+    hub = str(durable.get("hubName") or DEFAULT_HUB_NAME)
+    if len(hub) > 2 and hub.startswith("%") and hub.endswith("%"):
+        # host.json may name an app setting instead of a literal hub name.
+        hub = env.get(hub[1:-1], "") or DEFAULT_HUB_NAME
+    prefix = http.get("routePrefix", DEFAULT_ROUTE_PREFIX)
+    states = durable.get("overridableExistingInstanceStates", DEFAULT_OVERRIDABLE_STATES)
+    return HostConfig(
+        hub_name=hub,
+        route_prefix=str(prefix).strip("/"),
+        overridable_existing_instance_states=str(states),
+    )
+
+
+def _section(document: Any, name: str) -> dict[str, Any]:
+    value = document.get(name) if isinstance(document, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        # utf-8-sig: files saved by Windows editors may start with a BOM.
+        return json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError) as exc:
+        raise SettingsFileError(f"{path}: {exc}") from exc
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value)

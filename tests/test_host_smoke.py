@@ -1,0 +1,227 @@
+"""devtools.host as a subprocess: routing, errors, Event Grid, management API, one cancellation.
+
+The full end-to-end suite against the simulator lives elsewhere; this file checks that the
+stand-in answers like ``func start`` at its edges, and that one cancellation goes through the
+real HTTP function, the Durable client's RPC calls, the engine and the activities.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from devtools.simulator import (
+    DEFAULT_RESOURCE_GROUP,
+    DEFAULT_SUBSCRIPTION_ID,
+    DEFAULT_WORKSPACE,
+    SimulatorServer,
+)
+from tests.support import host as host_support
+from tests.support.host import HostProcess, wait_for
+
+devhost = host_support.devhost  # the fixture factory, made visible to this module
+
+TIMEOUT = 10
+UNKNOWN_ID = "cancel-00000000-0000-0000-0000-000000000000-0000000000000000"
+Start = Callable[..., HostProcess]
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostProcess]:
+    """One host for the edge checks (no data-plane endpoint needed), shared by the module."""
+    process = HostProcess.start(tmp_path_factory.mktemp("edge-host"))
+    yield process
+    if process.running:
+        process.stop()
+
+
+def test_unknown_route_is_404(host: HostProcess) -> None:
+    assert requests.get(host.url + "/api/no-such-route", timeout=TIMEOUT).status_code == 404
+    assert requests.get(host.url + "/elsewhere", timeout=TIMEOUT).status_code == 404
+
+
+def test_wrong_method_is_404_like_the_functions_host(host: HostProcess) -> None:
+    response = requests.get(host.url + "/api/cancel-running-job", timeout=TIMEOUT)
+    assert response.status_code == 404
+
+
+def test_invalid_body_is_400_problem_json(host: HostProcess) -> None:
+    response = requests.post(
+        host.url + "/api/cancel-running-job",
+        data=b'{"subscriptionId": "nope", "authToken": "secret-token-value"}',
+        timeout=TIMEOUT,
+    )
+    assert response.status_code == 400
+    assert response.headers["Content-Type"] == "application/problem+json"
+    problem = response.json()
+    names = {p["name"] for p in problem["invalid-params"]}
+    assert {"subscriptionId", "resourceGroupName", "workspaceName", "jobId"} <= names
+    assert "secret-token-value" not in response.text
+    # Nothing of the request body or query reaches the host's log.
+    assert "secret-token-value" not in host.log_text()
+    assert "POST /api/cancel-running-job 400" in host.log_text()
+
+
+def test_status_of_unknown_instance_is_404(host: HostProcess) -> None:
+    response = requests.get(
+        f"{host.url}/api/cancel-running-job/{UNKNOWN_ID}?code=abc", timeout=TIMEOUT
+    )
+    assert response.status_code == 404
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert "code=abc" not in host.log_text()
+
+
+def test_event_grid_validation_handshake(host: HostProcess) -> None:
+    response = requests.post(
+        host.url + "/runtime/webhooks/EventGrid?functionName=on_job_alert",
+        headers={"aeg-event-type": "SubscriptionValidation"},
+        json=[
+            {
+                "id": "v1",
+                "eventType": "Microsoft.EventGrid.SubscriptionValidationEvent",
+                "subject": "",
+                "data": {"validationCode": "512d38b6-c7b8-40c8-89fe-f46f9e9622b6"},
+                "dataVersion": "1",
+                "eventTime": "2025-01-01T00:00:00Z",
+            }
+        ],
+        timeout=TIMEOUT,
+    )
+    assert response.status_code == 200
+    assert response.json() == {"validationResponse": "512d38b6-c7b8-40c8-89fe-f46f9e9622b6"}
+
+
+def test_event_grid_unknown_function_and_ignored_event(host: HostProcess) -> None:
+    url = host.url + "/runtime/webhooks/EventGrid?functionName="
+    headers = {"aeg-event-type": "Notification"}
+    missing = requests.post(url + "nope", headers=headers, json=[], timeout=TIMEOUT)
+    assert missing.status_code == 404
+    ignored = {
+        "id": "e1",
+        "eventType": "Some.Other.Type",
+        "subject": "s",
+        "data": {},
+        "dataVersion": "1",
+        "eventTime": "2025-01-01T00:00:00Z",
+    }
+    delivered = requests.post(
+        url + "on_job_alert", headers=headers, json=[ignored], timeout=TIMEOUT
+    )
+    assert delivered.status_code == 202
+    no_header = requests.post(url + "on_job_alert", json=[ignored], timeout=TIMEOUT)
+    assert no_header.status_code == 400
+
+
+def test_management_api_for_unknown_instance_is_404(host: HostProcess) -> None:
+    base = f"{host.url}/runtime/webhooks/durabletask/instances/{UNKNOWN_ID}"
+    query = "?taskHub=CancelRunningJob&connection=Storage&code=x"
+    assert requests.get(base + query, timeout=TIMEOUT).status_code == 404
+    assert (
+        requests.post(base + "/terminate" + query + "&reason=r", timeout=TIMEOUT).status_code == 404
+    )
+    assert requests.delete(base + query, timeout=TIMEOUT).status_code == 404
+    assert (
+        requests.get(f"{host.url}/durabletask/instances/{UNKNOWN_ID}", timeout=TIMEOUT).status_code
+        == 404
+    )
+
+
+def test_rpc_start_of_unknown_orchestrator_is_400_with_exception_message(
+    host: HostProcess,
+) -> None:
+    response = requests.post(host.url + "/durabletask/orchestrators/nope", timeout=TIMEOUT)
+    assert response.status_code == 400
+    assert "doesn't exist" in response.json()["ExceptionMessage"]
+
+
+def test_sigterm_stops_cleanly(devhost: Start) -> None:
+    host = devhost()
+    assert host.stop() == 0
+    assert "host stopped" not in host.log_text()  # stdout, not the log
+
+
+def _cancel_body(sim: SimulatorServer, token: str, job_id: str) -> dict[str, Any]:
+    return {
+        "subscriptionId": DEFAULT_SUBSCRIPTION_ID,
+        "resourceGroupName": DEFAULT_RESOURCE_GROUP,
+        "workspaceName": DEFAULT_WORKSPACE,
+        "jobId": job_id,
+        "endpoint": sim.url,
+        "authToken": token,
+        # A fixed 1-second poll keeps the test short (the interval would otherwise grow).
+        "options": {"pollIntervalSeconds": 1, "maxPollIntervalSeconds": 1},
+    }
+
+
+def _finished(status_url: str) -> dict[str, Any] | None:
+    response = requests.get(status_url, timeout=TIMEOUT)
+    body: dict[str, Any] = response.json()
+    return body if response.status_code == 200 and body["runtimeStatus"] != "Running" else None
+
+
+def test_one_full_cancellation(devhost: Start, simulator: SimulatorServer, sim_token: str) -> None:
+    job_id = simulator.seed_job(str(uuid.uuid4()))
+    host = devhost(quantum_endpoint=simulator.url)
+    started = requests.post(
+        host.url + "/api/cancel-running-job",
+        json=_cancel_body(simulator, sim_token, job_id),
+        timeout=TIMEOUT,
+    )
+    assert started.status_code == 202, started.text
+    payload = started.json()
+    assert started.headers["Location"] == payload["statusQueryGetUri"]
+    assert payload["statusQueryGetUri"].startswith(host.url + "/runtime/webhooks/durabletask/")
+    status = wait_for(
+        lambda: _finished(payload["statusQueryGetUri"]),
+        timeout=60,
+        message="orchestration finished",
+    )
+    assert status["runtimeStatus"] == "Completed", status
+    assert status["input"] is None  # never shown unless showInput=true
+    document = requests.get(
+        f"{host.url}/api/cancel-running-job/{payload['id']}", timeout=TIMEOUT
+    ).json()
+    assert document["outputs"]["outcome"] == "cancelled"
+    assert sim_token not in host.log_text()
+
+
+def test_sigkill_then_restart_resumes_the_orchestration(
+    devhost: Start, simulator: SimulatorServer, sim_token: str, tmp_path: Any
+) -> None:
+    lifecycle = {
+        "before": [["Executing", {}]],
+        "after": [
+            ["CancellationRequested", {"reads": 1}],
+            ["Cancelling", {"reads": 1}],
+            ["Cancelled", {}],
+        ],
+    }
+    job_id = simulator.seed_job(str(uuid.uuid4()), lifecycle=lifecycle)
+    state = tmp_path / "crash-state"
+    first = devhost(state_dir=state, quantum_endpoint=simulator.url)
+    started = requests.post(
+        first.url + "/api/cancel-running-job",
+        json=_cancel_body(simulator, sim_token, job_id),
+        timeout=TIMEOUT,
+    ).json()
+
+    def polling() -> bool:
+        document = requests.get(
+            f"{first.url}/api/cancel-running-job/{started['id']}", timeout=TIMEOUT
+        ).json()
+        return bool((document.get("progress") or {}).get("phase") == "confirmCancelled")
+
+    wait_for(polling, timeout=30, message="confirm phase")
+    first.kill()
+    second = devhost(state_dir=state, quantum_endpoint=simulator.url)
+    document = wait_for(
+        lambda: _finished(f"{second.url}/api/cancel-running-job/{started['id']}"),
+        timeout=60,
+        message="resumed orchestration finished",
+    )
+    assert document["runtimeStatus"] == "Completed"
+    assert document["outputs"]["outcome"] == "cancelled"
