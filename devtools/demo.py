@@ -1,7 +1,7 @@
 """``python -m devtools.demo``: the whole app end to end on this machine, in about ten seconds.
 
 It starts the data-plane simulator with one running job and the local Functions host pointed
-at it, asks the app over HTTP to cancel the job, prints the progress the status endpoint shows
+at it (the app signs in with its managed identity, which the simulator stands in for), asks the app over HTTP to cancel the job, prints the progress the status endpoint shows
 until the run ends, prints the outputs, stops both processes, and exits non-zero unless the job
 was confirmed Cancelled.
 """
@@ -64,10 +64,14 @@ def main() -> int:
         simulator_args = ["-m", "devtools.simulator", "--port", "0", "--token", DEMO_TOKEN]
         with _process([*simulator_args, "--seed", seed], "simulator listening", base_env) as sim:
             print(f"simulator: {sim} (job {JOB} is running)")
+            # The app authenticates with its own identity, as recommended: the simulator plays
+            # App Service's managed-identity endpoint, so DefaultAzureCredential runs unchanged.
             env = {
                 **base_env,
                 "QUANTUM_ENDPOINT": sim,
                 "QUANTUM_ALLOW_LOOPBACK": "true",
+                "IDENTITY_ENDPOINT": f"{sim}/_simulator/identity/token",
+                "IDENTITY_HEADER": "local-demo",
             }
             host_args = ["-m", "devtools.host", "--port", "0", "--state-dir", state_dir]
             with _process(host_args, "host listening", env) as host:
@@ -81,7 +85,6 @@ def _cancel(host: str) -> int:
         "resourceGroupName": RESOURCE_GROUP,
         "workspaceName": WORKSPACE,
         "jobId": JOB,
-        "authToken": DEMO_TOKEN,
         "options": {"pollIntervalSeconds": 1, "maxPollIntervalSeconds": 4, "timeoutSeconds": 60},
     }
     print(f"POST {host}/api/cancel-running-job")

@@ -75,6 +75,8 @@ class Simulator:
         self.faults = FaultEngine(self.options.random_seed)
         self.log = RequestLog()
         self.redirects: dict[str, str | None] = {}
+        #: Tokens handed out by the managed-identity endpoint (see identity.py).
+        self.identity_requests = 0
         self.base_url = "http://127.0.0.1"
         self._seeds = list(seeds or [])
         self._apply_seeds()
@@ -91,6 +93,7 @@ class Simulator:
             self.faults.clear()
             self.log.clear()
             self.redirects.clear()
+            self.identity_requests = 0
             self.options = self.initial_options
             self.faults.reseed(self.options.random_seed)
             if self._manual_default:

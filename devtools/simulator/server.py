@@ -12,7 +12,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from . import control, dataplane
+from . import control, dataplane, identity
 from .core import (
     DEFAULT_RESOURCE_GROUP,
     DEFAULT_SUBSCRIPTION_ID,
@@ -84,7 +84,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         raw_path, _, query = self.path.partition("?")
         sim = self.server.simulator
-        if raw_path == control.PREFIX or raw_path.startswith(control.PREFIX + "/"):
+        if raw_path == identity.PATH:
+            response = identity.handle(sim, query, self.headers.get("X-IDENTITY-HEADER"))
+        elif raw_path == control.PREFIX or raw_path.startswith(control.PREFIX + "/"):
             response = control.handle(sim, self.command, raw_path, body)
         else:
             response = dataplane.handle(
