@@ -1,9 +1,10 @@
 """``python -m devtools.demo``: the whole app end to end on this machine, in about ten seconds.
 
 It starts the data-plane simulator with one running job and the local Functions host pointed
-at it (the app signs in with its managed identity, which the simulator stands in for), asks the app over HTTP to cancel the job, prints the progress the status endpoint shows
-until the run ends, prints the outputs, stops both processes, and exits non-zero unless the job
-was confirmed Cancelled.
+at it (the app signs in with its managed identity, which the simulator stands in for), asks
+the app over HTTP to cancel the job, prints the progress the status endpoint shows until the
+run ends, prints the outputs, stops both processes, and exits non-zero unless the job was
+confirmed Cancelled.
 """
 
 from __future__ import annotations
