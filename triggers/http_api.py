@@ -24,6 +24,8 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_WAIT_SECONDS = 60.0
 WAIT_POLL_SECONDS = 0.5
 PROBLEM_TYPE = "urn:cancel-running-job:problem:invalid-request"
+# Stands for "no body to check": the body itself was the problem and is already reported.
+_UNREADABLE = object()
 
 
 @bp.route(route="cancel-running-job", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
@@ -82,9 +84,6 @@ async def get_cancel_status(
         },
         content_type="application/problem+json",
     )
-
-
-_UNREADABLE = object()
 
 
 def _json_body(raw: bytes, problems: list[Problem]) -> Any:
