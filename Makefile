@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv check test demo clean
+.PHONY: venv check test demo clean bench
 
 venv: $(STAMP)
 
@@ -29,3 +29,18 @@ clean:
 
 demo: venv
 	$(PY) -m devtools.demo
+
+# Performance benchmarks (about 10 minutes); `make bench BENCH_ARGS=--quick` for a short run.
+bench: venv
+	$(PY) -m bench $(BENCH_ARGS)
+
+# Full-size reliability suites (fault matrix, crashes, fuzzing, secrets, 200-job load), then
+# the table of figures the tests recorded. `make test` runs the same suites at bounded sizes.
+.PHONY: reliability
+reliability: venv
+	@mkdir -p .pytest_cache/reliability
+	RELIABILITY_SCALE=full RELIABILITY_REPORT=.pytest_cache/reliability/last-full.json \
+		$(PY) -m pytest tests/reliability -p no:cacheprovider -q -o timeout=900; \
+		status=$$?; \
+		$(PY) -m tests.support.reliability_report .pytest_cache/reliability/last-full.json \
+		&& exit $$status

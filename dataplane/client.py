@@ -118,11 +118,10 @@ class QuantumJobsClient:
         )
         status: str | None = None
         if response.content:
-            try:
-                body = response.json()
-            except ValueError:
-                body = None
-            if isinstance(body, dict) and isinstance(body.get("status"), str):
+            # A body that came back broken is retried like any other broken 2xx: sending the
+            # cancel again is harmless, trusting a mangled answer is not.
+            body = self._json_body("Jobs_Cancel", response)
+            if isinstance(body.get("status"), str):
                 status = body["status"]
         return CancelOutcome(response.status_code, status)
 

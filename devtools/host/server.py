@@ -139,6 +139,9 @@ class HostHTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog is 5: a burst of clients (an alert storm, a load test)
+    # overflows it and the kernel resets connections that the real host would have accepted.
+    request_queue_size = 128
 
     def __init__(self, port: int, router: Router) -> None:
         """Bind 127.0.0.1:``port`` (0 picks a free port)."""

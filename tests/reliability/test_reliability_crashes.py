@@ -1,0 +1,232 @@
+"""Crashes: kill the engine or the host at random points and check the runs end the same.
+
+Two levels:
+
+* Engine (virtual time): devtools.durable stops dead at a random checkpoint (1 to 3 times per
+  run, anywhere from "orchestrator ran, nothing saved" to "timer fired"); a new engine on the
+  same store resumes. Outputs must equal those of an undisturbed run, field for field.
+* Host (real time): ``python -m devtools.host`` is SIGKILLed at a random moment of a real
+  cancellation and restarted on the same state directory; the same cancel request is sent
+  again after the restart. The run finishes with the undisturbed run's decisions, the repeat
+  gets the same instance back, and the job gets no second accepted cancel beyond one harmless
+  repeat of a request whose answer the crash lost.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from devtools.durable.crash import run_with_crashes
+from devtools.simulator import (
+    DEFAULT_RESOURCE_GROUP,
+    DEFAULT_SUBSCRIPTION_ID,
+    DEFAULT_WORKSPACE,
+    SimulatorServer,
+)
+from tests.support.host import HostProcess, wait_for
+from tests.support.orchestration import ORCHESTRATION, Harness
+from tests.support.reliability import TALLY, sizes
+from workflow.inputs import instance_id_for
+
+JOB = "0a1b2c3d-0000-4000-8000-00000000c4a5"
+BYSTANDER = "0a1b2c3d-0000-4000-8000-00000000b57d"
+SEED = 20260415
+# Moves by time only, so an activity that runs again after a crash reads the same status.
+TIMED_CANCEL = {
+    "before": [["Executing", {}]],
+    "after": [["Executing", {"seconds": 12}], ["Cancelling", {"seconds": 20}], ["Cancelled", {}]],
+}
+# What a run decided; timing fields may move when a crash repeats a request.
+DECISIONS = ("jobId", "outcome", "finalStatus", "cancelRequested", "cancelHttpStatus", "apiVersion")
+OPTIONS = {"pollIntervalSeconds": 5, "maxPollIntervalSeconds": 30, "timeoutSeconds": 1800}
+
+# Scenarios for the engine-level crashes: lifecycle and faults of the simulator.
+ENGINE_SCENARIOS: dict[str, dict[str, Any]] = {
+    "cancelled": {"lifecycle": TIMED_CANCEL, "faults": []},
+    "throttled-cancel": {
+        "lifecycle": TIMED_CANCEL,
+        "faults": [{"operation": "Jobs_Cancel", "count": 2, "httpStatus": 429, "retryAfter": 9}],
+    },
+    "cancel-answer-lost": {
+        "lifecycle": TIMED_CANCEL,
+        "faults": [{"operation": "Jobs_Cancel", "count": 1, "effect": "drop", "after": True}],
+    },
+    "already-succeeded": {"lifecycle": "already-succeeded", "faults": []},
+    "stuck-times-out": {
+        "lifecycle": {"before": [["Executing", {}]], "after": [["Cancelling", {}]]},
+        "faults": [],
+        "options": {"pollIntervalSeconds": 5, "maxPollIntervalSeconds": 5, "timeoutSeconds": 150},
+    },
+}
+
+
+def _prepare(harness: Harness, scenario: dict[str, Any]) -> None:
+    harness.simulator.reset()
+    harness.simulator.seed_job(JOB, lifecycle=scenario["lifecycle"])
+    harness.simulator.seed_job(BYSTANDER)
+    for rule in scenario["faults"]:
+        harness.simulator.add_fault(rule)
+
+
+def _stable(outputs: dict[str, Any]) -> dict[str, Any]:
+    # cancellationTime is the simulator's wall-clock reading of the moment it cancelled.
+    shown = dict(outputs)
+    if shown.get("cancellationTime") is not None:
+        shown["cancellationTime"] = "set"
+    return shown
+
+
+@pytest.mark.parametrize("name", list(ENGINE_SCENARIOS))
+def test_engine_crashes_at_random_points_change_nothing(harness: Harness, name: str) -> None:
+    scenario = ENGINE_SCENARIOS[name]
+    request = harness.request(JOB, options=scenario.get("options", OPTIONS))
+    _prepare(harness, scenario)
+    reference_engine = harness.engine()
+    reference = harness.run(request, reference_engine)
+    expected = _stable(reference.outputs)
+    steps = reference_engine.stats.steps
+    chooser = random.Random(f"{SEED}-{name}")
+    runs = max(1, sizes().engine_crash_runs // len(ENGINE_SCENARIOS))
+    survived = repeated = 0
+    for run_number in range(runs):
+        _prepare(harness, scenario)
+        fresh = Harness(harness.simulator, harness.token)
+        crash_points = sorted(chooser.sample(range(1, steps + 1), k=chooser.randint(1, 3)))
+        # Each engine counts its steps from 1, so crash points are relative to its start.
+        relative = [crash_points[0]] + [max(1, b - a) for a, b in itertools.pairwise(crash_points)]
+        starter = fresh.engine()
+        instance_id = starter.start_new(ORCHESTRATION, instance_id_for(request), request)
+        outcome = run_with_crashes(fresh.engine, relative)
+        status = outcome.engine.get_status(instance_id)
+        where = f"{name} run {run_number}: crashes at {relative}"
+        assert status is not None and status.runtime_status.value == "Completed", where
+        outputs = _stable(dict(status.output))
+        if scenario["faults"]:
+            # A faulted attempt whose result the crash lost used up one of the simulator's
+            # counted faults, so the retry timing can differ; the decisions may not.
+            assert {k: outputs[k] for k in DECISIONS} == {k: expected[k] for k in DECISIONS}, where
+        else:
+            assert outputs == expected, where
+        sim = harness.simulator
+        counters = sim.job_state(JOB)["counters"]
+        # A cancel whose result the crash lost is sent again: harmless, the job is cancelled
+        # once, and the outputs report one cancellation.
+        assert counters["cancelRequests"] <= 1 + len(outcome.crashes) + 1, where
+        assert sim.job_state(BYSTANDER)["counters"]["cancelRequests"] == 0, where
+        assert all(e["operation"] != "Jobs_Delete" for e in sim.requests()), where
+        survived += len(outcome.crashes)
+        repeated += counters["repeatedCancels"]
+    TALLY.add(
+        "crashes",
+        scenarios=runs,
+        crashes_survived=survived,
+        repeated_cancels_harmless=repeated,
+        faults_injected=len(scenario["faults"]) * runs,
+    )
+
+
+# -- the real host, SIGKILLed -------------------------------------------------------------
+def _body(sim: SimulatorServer, token: str, job_id: str) -> dict[str, Any]:
+    return {
+        "subscriptionId": DEFAULT_SUBSCRIPTION_ID,
+        "resourceGroupName": DEFAULT_RESOURCE_GROUP,
+        "workspaceName": DEFAULT_WORKSPACE,
+        "jobId": job_id,
+        "endpoint": sim.url,
+        "authToken": token,
+        "options": {"pollIntervalSeconds": 1, "maxPollIntervalSeconds": 1, "timeoutSeconds": 120},
+    }
+
+
+def _document(host: HostProcess, instance_id: str) -> dict[str, Any] | None:
+    try:
+        response = requests.get(f"{host.url}/api/cancel-running-job/{instance_id}", timeout=10)
+    except requests.RequestException:
+        return None
+    body: dict[str, Any] = response.json()
+    if response.status_code == 200 and body["runtimeStatus"] not in ("Pending", "Running"):
+        return body
+    return None
+
+
+def test_sigkilled_host_finishes_every_run_the_same(
+    simulator: SimulatorServer, sim_token: str, tmp_path: Path
+) -> None:
+    # Real time here: the host's timers are real, so the simulator's clock must move too.
+    simulator.clock.set_real()
+    lifecycle = {
+        "before": [["Executing", {}]],
+        "after": [
+            ["CancellationRequested", {"seconds": 1}],
+            ["Cancelling", {"seconds": 2}],
+            ["Cancelled", {}],
+        ],
+    }
+    chooser = random.Random(SEED)
+    runs = sizes().host_kill_runs
+    hosts: list[HostProcess] = []
+    survived = duplicates = repeated = 0
+    try:
+        for run_number in range(runs):
+            job_id = simulator.seed_job(
+                str(uuid.UUID(int=chooser.getrandbits(128), version=4)), lifecycle=lifecycle
+            )
+            state = tmp_path / f"state-{run_number}"
+            first = HostProcess.start(state, quantum_endpoint=simulator.url)
+            hosts.append(first)
+            body = _body(simulator, sim_token, job_id)
+            started = requests.post(first.url + "/api/cancel-running-job", json=body, timeout=10)
+            assert started.status_code == 202, started.text
+            instance_id = started.json()["id"]
+            delay = chooser.uniform(0.0, 2.5)
+            time.sleep(delay)
+            first.kill()
+            survived += 1
+            second = HostProcess.start(state, quantum_endpoint=simulator.url)
+            hosts.append(second)
+            again = requests.post(second.url + "/api/cancel-running-job", json=body, timeout=10)
+            duplicates += 1
+            assert again.status_code in (200, 202), again.text
+            assert again.json().get("id", again.json().get("instanceId")) == instance_id
+            document = wait_for(
+                lambda host=second, iid=instance_id: _document(host, iid),
+                timeout=60,
+                message=f"run {run_number} (killed after {delay:.2f} s) finished",
+            )
+            where = f"run {run_number}, killed after {delay:.2f} s"
+            assert document["runtimeStatus"] == "Completed", (where, document)
+            outputs = document["outputs"]
+            assert {k: outputs[k] for k in DECISIONS} == {
+                "jobId": job_id,
+                "outcome": "cancelled",
+                "finalStatus": "Cancelled",
+                "cancelRequested": True,
+                "cancelHttpStatus": 204,
+                "apiVersion": "2026-01-15-preview",
+            }, where
+            counters = simulator.job_state(job_id)["counters"]
+            # At most one repeat: the cancel whose answer the kill lost.
+            assert 1 <= counters["cancelRequests"] <= 2, (where, counters)
+            repeated += counters["repeatedCancels"]
+            second.stop()
+            assert sim_token not in first.log_text() + second.log_text()
+    finally:
+        for host in hosts:
+            if host.running:
+                host.stop()
+    assert all(e["operation"] != "Jobs_Delete" for e in simulator.requests())
+    TALLY.add(
+        "crashes",
+        scenarios=runs,
+        crashes_survived=survived,
+        duplicate_requests=duplicates,
+        repeated_cancels_harmless=repeated,
+    )

@@ -1,0 +1,592 @@
+"""Hostile input: property-based tests over the HTTP API and Event Grid, and the SSRF refusals.
+
+Through ``devtools.host`` (the real edge: body parsing, routes, queries, the Event Grid
+webhook), hypothesis sends random and hostile values for every field: path traversal, ``?``,
+``#``, ``%2F``, unicode, control characters, huge strings, wrong types, nested junk and
+oversize bodies. Every HTTP answer must be a 4xx (or a 202 for a body that is in fact valid),
+never a 5xx; every event must be acknowledged and its rejection logged; the host must log no
+unhandled exception; and the simulator may only ever see requests for the intended path and
+query (``/subscriptions/{guid}/resourceGroups/{rg}/.../jobs/{guid}[:cancel]?api-version=V``).
+
+In process, with the outbound guard active (no connect or name lookup except the simulator's
+port), the input checks, the Event Grid decision and the SSRF cases run at higher volume, and
+tampered orchestration inputs and simulator redirects prove the client refuses before any
+connection and never follows a redirect with the token.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from appsettings import load_settings
+from devtools.simulator import (
+    DEFAULT_RESOURCE_GROUP,
+    DEFAULT_SUBSCRIPTION_ID,
+    DEFAULT_WORKSPACE,
+    SimulatorServer,
+)
+from tests.support.host import HostProcess, wait_for
+from tests.support.orchestration import ORCHESTRATION, Harness
+from tests.support.reliability import TALLY, DecoyServer, OutboundGuard, sizes
+from triggers.job_alerts import decide
+from workflow.inputs import InvalidInput, checked_cancel_input, instance_id_for
+
+TIMEOUT = 15
+API = "/api/cancel-running-job"
+EVENTS = "/runtime/webhooks/EventGrid?functionName=on_job_alert"
+# What the spec allows (PRODUCT.md section 1), written independently of the app's checks.
+GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+INTENDED_PATH = re.compile(
+    rf"/subscriptions/[0-9a-f-]{{36}}/resourceGroups/[A-Za-z][A-Za-z0-9\-_.]{{0,89}}"
+    rf"/providers/Microsoft\.Quantum/workspaces/[A-Za-z][A-Za-z0-9\-_]{{1,49}}"
+    rf"/jobs/{GUID}(?::cancel)?"
+)
+INTENDED_QUERY = re.compile(r"api-version=\d{4}-\d{2}-\d{2}(?:-preview)?")
+SPEC_CHARS = re.compile(r"[A-Za-z0-9\-_.]*")
+COORDINATES = ("subscriptionId", "resourceGroupName", "workspaceName", "jobId")
+
+# -- hostile values -------------------------------------------------------------------------
+TRICKS = [
+    "../../../etc/passwd",
+    "..%2F..%2Fjobs",
+    "%2e%2e%2f",
+    "rg/../../other",
+    "rg?api-version=2019-11-04-preview",
+    "rg#fragment",
+    "rg%2Fjobs%2F00000000-0000-0000-0000-000000000000",
+    "rg%00",
+    "rg\r\nX-Injected: 1",
+    "rg\x00",
+    "\uff52\uff47",  # fullwidth "rg"
+    "rg\u202e",
+    "ws@evil.example",
+    "https://evil.example/",
+    "//evil.example",
+    "\\\\evil.example\\share",
+    "a" * 70_000,
+    "",
+    " ",
+    "0a1b2c3d-0000-4000-8000-00000000abcd/../x",
+    "0a1b2c3d-0000-4000-8000-00000000abcd:cancel",
+    "0a1b2c3d-0000-4000-8000-00000000abcd?x=1",
+]
+hostile_text = st.one_of(
+    st.sampled_from(TRICKS),
+    st.text(min_size=0, max_size=40),
+    st.text(alphabet=st.characters(max_codepoint=0x1F), max_size=10),
+    st.from_regex(r"[a-z]{1,8}(/|\?|#|%2F|%2f|\.\.|@|\\)[a-z./]{0,8}", fullmatch=True),
+    st.integers(min_value=1, max_value=4).map(lambda n: "x" * (20_000 * n)),
+)
+json_junk = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | hostile_text,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(hostile_text, inner, max_size=4),
+    max_leaves=12,
+)
+hostile_value = st.one_of(hostile_text, json_junk)
+
+
+def valid_body(job_id: str) -> dict[str, Any]:
+    """A request the app accepts (for a job the simulator does not have)."""
+    return {
+        "subscriptionId": DEFAULT_SUBSCRIPTION_ID,
+        "resourceGroupName": DEFAULT_RESOURCE_GROUP,
+        "workspaceName": DEFAULT_WORKSPACE,
+        "jobId": job_id,
+        "authToken": "fuzz-token",
+        "options": {"pollIntervalSeconds": 1, "maxPollIntervalSeconds": 1, "timeoutSeconds": 5},
+    }
+
+
+FIELDS = [*COORDINATES, "apiVersion", "authToken", "endpoint", "location", "options", "extra"]
+
+
+def must_be_rejected(changes: dict[str, Any]) -> bool:
+    """True when a change breaks a spec pattern for sure (so the answer must be 400)."""
+    for name in COORDINATES:
+        if name in changes:
+            value = changes[name]
+            if not isinstance(value, str) or not SPEC_CHARS.fullmatch(value) or not value:
+                return True
+    return "extra" in changes
+
+
+# -- the host, once per module --------------------------------------------------------------
+@pytest.fixture(scope="module")
+def fuzz_env(
+    _simulator_session: SimulatorServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[HostProcess, SimulatorServer, DecoyServer]]:
+    """A host pointed at the session's simulator, and a decoy that must stay untouched."""
+    decoy = DecoyServer().start()
+    # Event-started runs use the app identity: HostProcess points it at the simulator's
+    # loopback identity endpoint, so they really reach the simulator (and nothing else).
+    _simulator_session.reset()
+    host = HostProcess.start(
+        tmp_path_factory.mktemp("fuzz-host"),
+        quantum_endpoint=_simulator_session.url,
+    )
+    try:
+        yield host, _simulator_session, decoy
+    finally:
+        if host.running:
+            host.stop()
+        decoy.stop()
+        _simulator_session.reset()
+
+
+class Trail:
+    """What the fuzzing sent and what it must have caused."""
+
+    def __init__(self) -> None:
+        """Nothing sent yet."""
+        self.statuses: list[int] = []
+        self.accepted_jobs: set[str] = set()
+
+    def record(self, response: requests.Response) -> int:
+        """Keep the status; a 5xx fails at once with the body."""
+        assert response.status_code < 500, (response.status_code, response.text[:500])
+        self.statuses.append(response.status_code)
+        return response.status_code
+
+
+def _settle_and_check(
+    host: HostProcess, sim: SimulatorServer, decoy: DecoyServer, trail: Trail
+) -> int:
+    """Wait for started runs to end, then check every request the simulator saw."""
+
+    def all_finished() -> bool:
+        listing = requests.get(
+            host.url + "/runtime/webhooks/durabletask/instances", timeout=TIMEOUT
+        ).json()
+        return all(item["runtimeStatus"] not in ("Pending", "Running") for item in listing)
+
+    wait_for(all_finished, timeout=60, message="fuzzed runs finished")
+    disallowed = []
+    for entry in sim.requests():
+        intended = (
+            INTENDED_PATH.fullmatch(entry["path"])
+            and INTENDED_QUERY.fullmatch(entry["query"] or "")
+            and (entry["jobId"] or "").lower() in trail.accepted_jobs
+            and entry["operation"] in ("Jobs_Get", "Jobs_Cancel")
+        )
+        if not intended:
+            disallowed.append(entry)
+    disallowed += decoy.hits
+    log = host.log_text()
+    assert "Traceback" not in log, log[-3000:]
+    assert "Exception while executing" not in log
+    assert disallowed == [], disallowed[:5]
+    return len(disallowed)
+
+
+# -- HTTP API --------------------------------------------------------------------------------
+def test_http_api_rejects_hostile_bodies_and_queries(
+    fuzz_env: tuple[HostProcess, SimulatorServer, DecoyServer],
+) -> None:
+    host, sim, decoy = fuzz_env
+    sim.reset()
+    trail = Trail()
+    counter = itertools.count()
+
+    @settings(
+        max_examples=sizes().http_examples,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        derandomize=True,
+    )
+    @given(
+        changes=st.dictionaries(st.sampled_from(FIELDS), hostile_value, min_size=1, max_size=3),
+        wait=st.one_of(
+            st.none(),
+            st.sampled_from(["nan", "inf", "-1", "61", "1e309", "0x10", "", "1;rm", "%00", "0"]),
+        ),
+    )
+    def send(changes: dict[str, Any], wait: str | None) -> None:
+        job_id = str(uuid.UUID(int=next(counter) + 1, version=4))
+        body = valid_body(job_id)
+        body.update(changes)
+        query = {} if wait is None else {"waitSeconds": wait}
+        response = requests.post(host.url + API, json=body, params=query, timeout=TIMEOUT)
+        status = trail.record(response)
+        text = response.text
+        assert "fuzz-token" not in text
+        if must_be_rejected(changes) or (wait not in (None, "0")):
+            assert status == 400, (changes, wait, text[:300])
+        if status == 400:
+            assert response.headers["Content-Type"] == "application/problem+json"
+            assert json.loads(text)["invalid-params"]
+        else:
+            assert status in (200, 202), text[:300]
+            trail.accepted_jobs.add(str(body["jobId"]).lower())
+
+    send()
+    disallowed = _settle_and_check(host, sim, decoy, trail)
+    TALLY.add("input", inputs_tried=len(trail.statuses), disallowed_requests=disallowed)
+
+
+RAW_BODIES = [
+    b"",
+    b"null",
+    b"[]",
+    b'"text"',
+    b"{",
+    b"\xff\xfe\x00{",
+    b"[" * 100_000,
+    b'{"a":' * 5_000 + b"1" + b"}" * 5_000,
+    b'{"subscriptionId": NaN}',
+    b'{"jobId": Infinity}',
+    b"{" + b'"k": 1,' * 20_000 + b'"z": 0}',
+    b" " * (65 * 1024) + b"{}",
+]
+
+
+def test_http_api_rejects_raw_junk_and_hostile_routes(
+    fuzz_env: tuple[HostProcess, SimulatorServer, DecoyServer],
+) -> None:
+    host, sim, decoy = fuzz_env
+    sim.reset()
+    trail = Trail()
+    for raw in RAW_BODIES:
+        response = requests.post(
+            host.url + API,
+            data=raw,
+            headers={"Content-Type": "application/json"},
+            timeout=TIMEOUT,
+        )
+        assert trail.record(response) == 400, raw[:40]
+
+    @settings(
+        max_examples=sizes().http_examples,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        derandomize=True,
+    )
+    @given(
+        raw=st.binary(max_size=300),
+        instance=st.one_of(
+            hostile_text.filter(lambda s: len(s) < 3000),
+            st.sampled_from(
+                ["..%2F..%2Fadmin", "%2e%2e/%2e%2e/", "cancel-%2F", "x?showInput=true", "a#b"]
+            ),
+        ),
+    )
+    def send(raw: bytes, instance: str) -> None:
+        response = requests.post(host.url + API, data=raw, timeout=TIMEOUT)
+        assert trail.record(response) == 400
+        path = quote(instance, safe="%/?#")
+        response = requests.get(f"{host.url}{API}/{path}", timeout=TIMEOUT)
+        assert trail.record(response) in (400, 404)
+
+    send()
+    disallowed = _settle_and_check(host, sim, decoy, trail)
+    TALLY.add("input", inputs_tried=len(trail.statuses), disallowed_requests=disallowed)
+
+
+# -- Event Grid --------------------------------------------------------------------------------
+def _coordinates_data(job_id: str) -> dict[str, Any]:
+    return {
+        "subscriptionId": DEFAULT_SUBSCRIPTION_ID,
+        "resourceGroupName": DEFAULT_RESOURCE_GROUP,
+        "workspaceName": DEFAULT_WORKSPACE,
+        "jobId": job_id,
+    }
+
+
+def test_event_grid_logs_and_acknowledges_hostile_events(
+    fuzz_env: tuple[HostProcess, SimulatorServer, DecoyServer],
+) -> None:
+    host, sim, decoy = fuzz_env
+    sim.reset()
+    trail = Trail()
+    counter = itertools.count()
+    sent_ids: list[str] = []
+
+    @settings(
+        max_examples=sizes().event_examples,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        derandomize=True,
+    )
+    @given(
+        schema=st.sampled_from(["eventgrid", "cloudevents"]),
+        event_type=st.one_of(st.just("Quantum.Job.CostAlert"), hostile_value),
+        subject=st.one_of(
+            hostile_value,
+            st.sampled_from(
+                [
+                    "/subscriptions/x/resourceGroups/../providers/Microsoft.Quantum"
+                    "/workspaces/w/jobs/j",
+                    f"/subscriptions/{DEFAULT_SUBSCRIPTION_ID}/resourceGroups/rg%2F..%2F"
+                    "/providers/Microsoft.Quantum/workspaces/ws/jobs/"
+                    f"{uuid.UUID(int=7, version=4)}",
+                ]
+            ),
+        ),
+        data=st.one_of(
+            hostile_value,
+            st.dictionaries(
+                st.sampled_from(
+                    [*COORDINATES, "jobResourceId", "authToken", "endpoint", "apiVersion"]
+                ),
+                hostile_value,
+                max_size=5,
+            ),
+        ),
+        smuggled=st.dictionaries(
+            st.sampled_from(["authToken", "endpoint", "apiVersion", "location"]),
+            st.sampled_from(["evil-token", "https://evil.example", "2019-11-04-preview", "evil"]),
+            max_size=4,
+        ),
+        valid_job=st.booleans(),
+    )
+    def send(
+        schema: str,
+        event_type: Any,
+        subject: Any,
+        data: Any,
+        smuggled: dict[str, str],
+        valid_job: bool,
+    ) -> None:
+        event_id = f"fz-{next(counter)}"
+        if valid_job:
+            # Accepted type and a valid job, plus smuggled fields an event must never supply.
+            job_id = str(uuid.UUID(int=10_000 + next(counter), version=4))
+            data = {**_coordinates_data(job_id), **smuggled}
+            event_type = "Quantum.Job.CostAlert"
+        if schema == "eventgrid":
+            event = {
+                "id": event_id,
+                "eventType": event_type,
+                "subject": subject,
+                "data": data,
+                "dataVersion": "1",
+                "eventTime": "2026-01-01T00:00:00Z",
+            }
+        else:
+            event = {
+                "specversion": "1.0",
+                "id": event_id,
+                "type": event_type,
+                "source": "/fuzz",
+                "subject": subject,
+                "data": data,
+            }
+        response = requests.post(
+            host.url + EVENTS,
+            json=[event],
+            headers={"aeg-event-type": "Notification"},
+            timeout=TIMEOUT,
+        )
+        assert trail.record(response) == 202, response.text[:300]
+        sent_ids.append(event_id)
+        if valid_job:
+            trail.accepted_jobs.add(job_id)
+
+    send()
+    disallowed = _settle_and_check(host, sim, decoy, trail)
+    log = host.log_text()
+    for event_id in sent_ids:
+        # Every event left a line: started, ignored, or rejected with its reason.
+        assert re.search(rf"event {re.escape(event_id)}[ :]", log), event_id
+    assert "evil-token" not in log
+    # Smuggled endpoints and api-versions were never used: only the simulator, the default.
+    assert all(e["apiVersion"] == "2026-01-15-preview" for e in sim.requests())
+    TALLY.add("input", inputs_tried=len(sent_ids), disallowed_requests=disallowed)
+
+
+# -- in process, guarded ---------------------------------------------------------------------
+def test_input_checks_and_alert_decisions_in_process(
+    guard: OutboundGuard, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QUANTUM_ENDPOINT", "https://westus.quantum.azure.com")
+    settings_now = load_settings()
+    tried = itertools.count()
+
+    @settings(
+        max_examples=sizes().inprocess_examples,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        derandomize=True,
+    )
+    @given(
+        changes=st.dictionaries(st.sampled_from(FIELDS), hostile_value, min_size=1, max_size=4),
+        subject=hostile_value,
+        data=json_junk,
+    )
+    def check(changes: dict[str, Any], subject: Any, data: Any) -> None:
+        next(tried)
+        body = valid_body(str(uuid.uuid4()))
+        body.update(changes)
+        try:
+            request = checked_cancel_input(body, settings_now)
+        except InvalidInput as invalid:
+            assert invalid.problems
+            assert "fuzz-token" not in str(invalid)
+        else:
+            assert not must_be_rejected(changes)
+            assert request["endpoint"] in ("https://westus.quantum.azure.com",) or re.fullmatch(
+                r"https://[a-z0-9-]+\.quantum\.azure\.com", request["endpoint"]
+            ), request["endpoint"]
+        decision = decide("Quantum.Job.CostAlert", subject, data, settings_now)
+        if decision.request is not None:
+            assert decision.request["endpoint"] == "https://westus.quantum.azure.com"
+            assert "authToken" not in decision.request
+            assert decision.request["apiVersion"] == settings_now.api_version
+
+    check()
+    assert guard.allowed == [] and guard.disallowed == []
+    TALLY.add("input", inputs_tried=2 * next(tried))
+
+
+# -- SSRF ------------------------------------------------------------------------------------
+SSRF_ENDPOINTS = [
+    "https://quantum.azure.com.evil.example",
+    "https://westus.quantum.azure.com.evil.example",
+    "https://westus.quantum.azure.com.",
+    "https://evilquantum.azure.com",
+    "https://quantum.azure.com",
+    "https://westus.quantum.azure.co",
+    "https://westus.quantum-azure.com",
+    "https://westus.quantum.azure.com@evil.example",
+    "https://user:pass@westus.quantum.azure.com",
+    "https://evil.example#@westus.quantum.azure.com",
+    "https://evil.example\\@westus.quantum.azure.com",
+    "https://evil.example?.quantum.azure.com",
+    "https://evil.example/.quantum.azure.com",
+    "https://westus.quantum.azure.com:8443",
+    "https://westus.quantum.azure.com:443@evil.example",
+    "http://westus.quantum.azure.com",
+    "ftp://westus.quantum.azure.com",
+    "https://10.0.0.1",
+    "https://169.254.169.254",
+    "http://169.254.169.254/metadata/identity/oauth2/token",
+    "https://[fd00::1]",
+    "https://2130706433",
+    "https://0x7f000001",
+    "https://127.1",
+    "http://127.0.0.1:1",
+    "http://localhost:1",
+    "http://[::1]:1",
+    "https://westus.quantum.azure.com/../evil",
+    "https://westus.quantum.azure.com/?x=1",
+    "https://xn--westus-quantum.azure.com.evil.example",
+    "https://westus.quantum.azure.com\u3002evil.example",
+    "https://westus\u2024quantum.azure.com",
+    " https://westus.quantum.azure.com",
+    "https://westus.quantum.azure.com\n.evil.example",
+]
+SSRF_LOCATIONS = [
+    "westus.evil.example",
+    "westus/../",
+    "evil.example#",
+    "westus@evil",
+    "127.0.0.1",
+    "westus:8443",
+    "west us",
+    "x" * 60,
+]
+
+
+def test_ssrf_endpoints_and_locations_are_refused_before_any_connection(
+    guard: OutboundGuard, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Loopback off, as in Azure: then not even 127.0.0.1 may get a token.
+    monkeypatch.setenv("QUANTUM_ALLOW_LOOPBACK", "false")
+    monkeypatch.setenv("QUANTUM_ENDPOINT", "https://westus.quantum.azure.com")
+    tried = 0
+    for name, values in (("endpoint", SSRF_ENDPOINTS), ("location", SSRF_LOCATIONS)):
+        for value in values:
+            body = valid_body(str(uuid.uuid4()))
+            body[name] = value
+            with pytest.raises(InvalidInput) as refused:
+                checked_cancel_input(body, load_settings())
+            assert [p.name for p in refused.value.problems] == [name], value
+            tried += 1
+    assert guard.allowed == [] and guard.disallowed == []
+    TALLY.add("input", inputs_tried=tried)
+
+
+def test_tampered_run_input_never_sends_the_token_elsewhere(
+    harness: Harness, guard: OutboundGuard
+) -> None:
+    # Even an orchestration input edited in the task hub is checked again by the activity.
+    harness.simulator.seed_job("0a1b2c3d-0000-4000-8000-00000000abcd")
+    good = harness.request("0a1b2c3d-0000-4000-8000-00000000abcd")
+    tried = 0
+    for endpoint in SSRF_ENDPOINTS[:12]:
+        tampered = {**good, "endpoint": endpoint}
+        engine = harness.engine()
+        instance_id = engine.start_new(ORCHESTRATION, instance_id_for(good), tampered)
+        engine.run_until_idle()
+        status = engine.get_status(instance_id)
+        assert status is not None and status.runtime_status.value == "Failed", endpoint
+        assert "not retried" in str(status.output)
+        tried += 1
+    assert harness.simulator.requests() == []
+    assert guard.allowed == [] and guard.disallowed == []
+    TALLY.add("input", inputs_tried=tried, scenarios=tried)
+
+
+def test_redirect_is_never_followed_with_the_token(
+    harness: Harness, guard: OutboundGuard, decoy: DecoyServer
+) -> None:
+    job = "0a1b2c3d-0000-4000-8000-00000000abcd"
+    guard.allowed_ports.add(decoy.port)  # let it through, so a follow would be seen
+    tried = 0
+    for target in (f"{decoy.url}/steal", "https://evil.example/steal", "//evil.example/x"):
+        harness.simulator.reset()
+        harness.simulator.seed_job(job)
+        harness.simulator.set_redirect(job, target)
+        run = harness.run(harness.request(job))
+        assert run.status.runtime_status.value == "Failed"
+        assert "Jobs_Get failed with HTTP 307" in str(run.status.output)
+        assert len(run.calls()) == 1
+        tried += 1
+    assert decoy.hits == []
+    assert all(port == harness.simulator.port for _, port in guard.allowed)
+    assert guard.disallowed == []
+    TALLY.add("input", inputs_tried=tried, scenarios=tried, disallowed_requests=len(decoy.hits))
+
+
+def test_host_refuses_endpoints_that_point_at_a_decoy(decoy: DecoyServer, tmp_path: Path) -> None:
+    # The host with loopback off (as in Azure): every way of naming the decoy is a 400.
+    host = HostProcess.start(
+        tmp_path / "ssrf-host",
+        allow_loopback=False,
+        env={"QUANTUM_ENDPOINT": "https://westus.quantum.azure.com"},
+    )
+    port = decoy.port
+    targets = [
+        f"http://127.0.0.1:{port}",
+        f"https://127.0.0.1:{port}",
+        f"http://localhost:{port}",
+        f"http://[::1]:{port}",
+        f"https://westus.quantum.azure.com@127.0.0.1:{port}",
+        f"http://127.0.0.1:{port}#.quantum.azure.com",
+        f"http://2130706433:{port}",
+        f"http://127.1:{port}",
+    ]
+    try:
+        for target in targets:
+            body = valid_body(str(uuid.uuid4()))
+            body["endpoint"] = target
+            response = requests.post(host.url + API, json=body, timeout=TIMEOUT)
+            assert response.status_code == 400, target
+            names = [p["name"] for p in response.json()["invalid-params"]]
+            assert names == ["endpoint"], (target, names)
+        assert decoy.hits == []
+        assert "Traceback" not in host.log_text()
+    finally:
+        host.stop()
+    TALLY.add("input", inputs_tried=len(targets), disallowed_requests=len(decoy.hits))

@@ -1,0 +1,136 @@
+"""Load: many cancellations started at once through devtools.host, duplicates mixed in.
+
+Every job gets one POST; every third job gets a second, racing POST for the same job (and some
+a third with its names in other letter cases, which name the same job). All are sent at once
+from a thread pool. Every run must finish ``cancelled`` with correct outputs, every request
+must answer 202 (or 200), all requests for one job must name one instance, and the simulator
+must have accepted exactly one cancel per job.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from devtools.simulator import (
+    DEFAULT_RESOURCE_GROUP,
+    DEFAULT_SUBSCRIPTION_ID,
+    DEFAULT_WORKSPACE,
+    SimulatorServer,
+)
+from tests.support.host import HostProcess, wait_for
+from tests.support.reliability import TALLY, sizes
+
+WORKERS = 32  # concurrent clients: everything is sent at once
+QUICK_CANCEL = {
+    "before": [["Executing", {}]],
+    "after": [["CancellationRequested", {"reads": 1}], ["Cancelled", {}]],
+}
+
+
+def _body(sim: SimulatorServer, token: str, job_id: str, shout: bool = False) -> dict[str, Any]:
+    return {
+        "subscriptionId": DEFAULT_SUBSCRIPTION_ID.upper() if shout else DEFAULT_SUBSCRIPTION_ID,
+        "resourceGroupName": DEFAULT_RESOURCE_GROUP.upper() if shout else DEFAULT_RESOURCE_GROUP,
+        "workspaceName": DEFAULT_WORKSPACE,
+        "jobId": job_id.upper() if shout else job_id,
+        "endpoint": sim.url,
+        "authToken": token,
+        "options": {"pollIntervalSeconds": 1, "maxPollIntervalSeconds": 2, "timeoutSeconds": 600},
+    }
+
+
+def test_many_cancellations_at_once_with_duplicates(
+    simulator: SimulatorServer, sim_token: str, tmp_path: Path
+) -> None:
+    size = sizes()
+    jobs = [
+        simulator.seed_job(str(uuid.UUID(int=0xA0AD0000 + n, version=4)), lifecycle=QUICK_CANCEL)
+        for n in range(size.load_jobs)
+    ]
+    sends: list[tuple[str, bool]] = [(job, False) for job in jobs]
+    for n, job in enumerate(jobs):
+        if n % size.load_duplicate_every == 0:
+            sends.append((job, False))
+        if n % (size.load_duplicate_every * 2) == 0:
+            sends.append((job, True))
+    # Interleave so duplicates race the first requests instead of trailing them.
+    sends.sort(key=lambda item: (jobs.index(item[0]) // 4, item[1]))
+    duplicates = len(sends) - len(jobs)
+    host = HostProcess.start(
+        tmp_path / "load-host",
+        quantum_endpoint=simulator.url,
+    )
+    began = time.monotonic()
+    try:
+        with requests.Session() as session, ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            session.mount("http://", HTTPAdapter(pool_maxsize=WORKERS))
+
+            def send(item: tuple[str, bool]) -> tuple[str, int, str]:
+                job, shout = item
+                response = session.post(
+                    host.url + "/api/cancel-running-job",
+                    json=_body(simulator, sim_token, job, shout),
+                    timeout=60,
+                )
+                return job, response.status_code, response.json().get("id", "")
+
+            answers = list(pool.map(send, sends))
+        assert all(status in (200, 202) for _, status, _ in answers), [
+            a for a in answers if a[1] not in (200, 202)
+        ][:5]
+        instance_of: dict[str, set[str]] = {}
+        for job, _, instance_id in answers:
+            instance_of.setdefault(job, set()).add(instance_id)
+        assert all(len(ids) == 1 for ids in instance_of.values()), instance_of
+
+        def all_done() -> list[dict[str, Any]] | None:
+            documents = []
+            for job in jobs:
+                [instance_id] = instance_of[job]
+                document = session.get(
+                    f"{host.url}/api/cancel-running-job/{instance_id}", timeout=30
+                ).json()
+                if document["runtimeStatus"] in ("Pending", "Running"):
+                    return None
+                documents.append(document)
+            return documents
+
+        documents = wait_for(all_done, timeout=300, interval=1.0, message="every run finished")
+        elapsed = time.monotonic() - began
+    finally:
+        host.stop()
+    for job, document in zip(jobs, documents, strict=True):
+        assert document["runtimeStatus"] == "Completed", document
+        outputs = document["outputs"]
+        # The racing request in other letter cases may be the one that started the run.
+        assert outputs["jobId"].lower() == job
+        assert outputs["outcome"] == "cancelled" and outputs["finalStatus"] == "Cancelled"
+        assert outputs["cancelRequested"] is True and outputs["cancelHttpStatus"] == 204
+        assert outputs["cancellationTime"]
+    counters = [simulator.job_state(job)["counters"] for job in jobs]
+    extra = sum(c["cancelRequests"] - 1 for c in counters)
+    assert all(c["cancelRequests"] == 1 for c in counters), counters
+    assert all(c["repeatedCancels"] == 0 and c["deletes"] == 0 for c in counters)
+    disallowed = [
+        e
+        for e in simulator.requests()
+        if (e["jobId"] or "").lower() not in jobs
+        or e["operation"] not in ("Jobs_Get", "Jobs_Cancel")
+    ]
+    assert disallowed == []
+    print(f"load: {len(jobs)} jobs, {len(sends)} requests, all finished in {elapsed:.1f} s")
+    TALLY.add(
+        "load",
+        scenarios=len(jobs),
+        inputs_tried=len(sends),
+        duplicate_requests=duplicates,
+        extra_cancels_accepted=extra,
+        disallowed_requests=len(disallowed),
+    )
