@@ -160,3 +160,10 @@ def test_instance_id_is_stable_and_case_insensitive() -> None:
     assert first == again != other
     assert first.startswith(f"cancel-{JOB}-")
     assert len(first) <= 100 and all(c not in first for c in "/\\#?")
+
+
+def test_unknown_field_names_are_repeated_only_when_they_look_like_names() -> None:
+    found = problems_of(body(jobID=1, **{TOKEN: 1, "x" * 40: 1}))
+    assert set(found) == {"jobID", "(unnamed field)"}
+    found = problems_of(body(options={TOKEN: 1}))
+    assert set(found) == {"options.(unnamed field)"}

@@ -36,6 +36,7 @@ OPTION_LIMITS: dict[str, tuple[float, float]] = {
 MAX_TOKEN_LENGTH = 16384
 # RFC 6750 b64token: what a bearer token may contain; no spaces, so no "Bearer " prefix.
 _TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+_FIELD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def checked_cancel_input(body: object, settings: Settings) -> CancelJobInput:
     if not isinstance(body, dict):
         raise InvalidInput([Problem("body", "must be a JSON object")])
     problems: list[Problem] = [
-        Problem(str(name)[:64], "is not a known field")
+        Problem(_shown_name(name), "is not a known field")
         for name in body
         if name not in COORDINATES and name not in OPTIONAL_FIELDS
     ]
@@ -132,6 +133,13 @@ def checked_cancel_input(body: object, settings: Settings) -> CancelJobInput:
     if token is not None:
         request["authToken"] = token
     return request
+
+
+def _shown_name(name: object) -> str:
+    # An unknown field's name helps find a typo, but a name can be any text, a token
+    # included: only short identifier-like names are repeated back.
+    text = str(name)
+    return text if _FIELD_NAME.fullmatch(text) else "(unnamed field)"
 
 
 def _token_problem(token: object) -> str | None:
@@ -181,7 +189,7 @@ def _checked_options(
     before = len(problems)
     for name, value in raw.items():
         if name not in OPTION_LIMITS:
-            problems.append(Problem(f"options.{str(name)[:64]}", "is not a known option"))
+            problems.append(Problem(f"options.{_shown_name(name)}", "is not a known option"))
             continue
         low, high = OPTION_LIMITS[name]
         if isinstance(value, bool) or not isinstance(value, (int, float)):

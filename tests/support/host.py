@@ -39,6 +39,7 @@ DEFAULT_START_TIMEOUT = 30.0
 DEFAULT_STOP_TIMEOUT = 15.0
 #: Settings a developer's shell or local.settings.json might set that would change the run.
 _ISOLATED = ("QUANTUM_ENDPOINT", "QUANTUM_LOCATION", "QUANTUM_API_VERSION", "JOB_ALERT_EVENT_TYPES")
+_IDENTITY_PREFIXES = ("AZURE_", "IDENTITY_", "MSI_", "IDENTITY_ENDPOINT")
 
 
 class HostStartError(RuntimeError):
@@ -83,8 +84,21 @@ class HostProcess:
         ``allow_loopback`` sets QUANTUM_ALLOW_LOOPBACK; ``env`` adds or overrides variables.
         """
         state_dir.mkdir(parents=True, exist_ok=True)
-        environment = {k: v for k, v in os.environ.items() if k not in _ISOLATED}
+        environment = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in _ISOLATED and not k.startswith(_IDENTITY_PREFIXES)
+        }
         environment["PYTHONUNBUFFERED"] = "1"
+        # The app's identity must never go looking for a real token service (IMDS at
+        # 169.254.169.254, a developer's Azure login): by default it asks the simulator's
+        # loopback identity endpoint, or a closed loopback port when there is no simulator.
+        environment["IDENTITY_ENDPOINT"] = (
+            f"{quantum_endpoint}/_simulator/identity/token"
+            if quantum_endpoint
+            else "http://127.0.0.1:9/no-identity"
+        )
+        environment["IDENTITY_HEADER"] = "devhost-tests"
         environment["QUANTUM_ALLOW_LOOPBACK"] = "true" if allow_loopback else "false"
         if quantum_endpoint is not None:
             environment["QUANTUM_ENDPOINT"] = quantum_endpoint
