@@ -19,7 +19,7 @@ import azure.durable_functions as df
 from dataplane import status as job_status
 from dataplane.errors import ErrorInfo
 from orchestrators.service_calls import CallCounter, call_service
-from workflow.schedule import POLLS_PER_GENERATION, poll_delay
+from workflow import schedule
 from workflow.shapes import (
     CancelJobInput,
     CancelOutputs,
@@ -168,12 +168,12 @@ def _cancel(
 
     # Step confirmCancelled: poll on durable timers, with a growing interval, until the job
     # is final or the deadline passes; continue-as-new keeps each execution's history short.
-    for _ in range(POLLS_PER_GENERATION):
+    for _ in range(schedule.POLLS_PER_GENERATION):
         now = context.current_utc_datetime
         delay = (
             0.0
             if poll_now
-            else poll_delay(
+            else schedule.poll_delay(
                 run.polls, options["pollIntervalSeconds"], options["maxPollIntervalSeconds"]
             )
         )

@@ -1,0 +1,339 @@
+"""``python -m bench``: the three performance parts, printed as tables with target checks.
+
+    python -m bench            # everything (about 10 minutes on 2 cores)
+    python -m bench --quick    # a short run: smaller sizes, tighter budgets
+    python -m bench --parts 1,2
+
+Exit status 1 when a target FAILs (SKIPPED targets do not fail the run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from collections.abc import Sequence
+
+import workflow.schedule
+from devtools.simulator import SimulatorServer
+
+from . import concurrency, replay_cost, service_calls
+from .environment import prepare_process, start_simulator
+from .report import Checks, label_t, ratio, seconds, table
+from .schedules import LOOP_SCHEDULES
+
+#: Modelled round trip of one Azure Quantum request (see the README for why 0.1 s).
+DEFAULT_RTT_SECONDS = 0.1
+#: Per-poll replay cost at 10,000 polls may be at most this multiple of the 100-poll cost.
+FLAT_COST_FACTOR = 1.5
+#: Peak RSS per cancellation at 1,000 may be at most this multiple of that at 100.
+LINEAR_MEMORY_FACTOR = 1.5
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Command line."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, tighter budgets")
+    parser.add_argument("--parts", default="1,2,3", help="comma-separated: 1, 2, 3")
+    parser.add_argument(
+        "--rtt",
+        type=float,
+        default=DEFAULT_RTT_SECONDS,
+        help="modelled seconds per request round trip in part 1 (default 0.1)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the chosen parts; print tables and target checks."""
+    args = parse_args(argv)
+    parts = {part.strip() for part in args.parts.split(",") if part.strip()}
+    prepare_process()
+    checks = Checks()
+    began = time.perf_counter()
+    print(
+        f"# bench: python -m bench{' --quick' if args.quick else ''} --parts {args.parts}\n"
+        f"Python {platform.python_version()}, {os.cpu_count()} CPUs, "
+        f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}\n",
+        flush=True,
+    )
+    if parts & {"1", "2"}:
+        simulator = start_simulator(manual_clock=True)
+        try:
+            if "1" in parts:
+                part_one(simulator, args.quick, args.rtt, checks)
+            if "2" in parts:
+                part_two(simulator, args.quick, checks)
+        finally:
+            simulator.stop()
+    if "3" in parts:
+        simulator = start_simulator(manual_clock=False)
+        try:
+            part_three(simulator, args.quick, checks)
+        finally:
+            simulator.stop()
+    print("## Targets\n")
+    print(checks.render())
+    print(f"\nbench finished in {time.perf_counter() - began:.0f} s", flush=True)
+    return 1 if checks.failed else 0
+
+
+# -- part 1 ---------------------------------------------------------------------------------
+def part_one(simulator: SimulatorServer, quick: bool, rtt: float, checks: Checks) -> None:
+    """Requests and confirmation delay per schedule and cancellation time."""
+    cancel_times = service_calls.QUICK_CANCEL_SECONDS if quick else service_calls.CANCEL_SECONDS
+    started = time.perf_counter()
+    results = service_calls.compare(simulator, cancel_times, rtt)
+    app_key = service_calls.CURRENT.key
+    by = {(r.cancel_seconds, r.schedule): r for r in results}
+    labels = {loop.key: loop.label for loop in LOOP_SCHEDULES}
+    labels[app_key] = f"{app_key} (the app, default)"
+
+    print("## 1. Service calls and confirmation delay\n")
+    print(
+        f"Virtual time; {rtt:g} s modelled round trip per request for every schedule; "
+        f"floor = {service_calls.FLOOR_REQUESTS} requests, zero delay. Ratios are to the app.\n"
+    )
+    rows = []
+    for t in cancel_times:
+        app = by[(t, app_key)]
+        for key in (app_key, *(loop.key for loop in LOOP_SCHEDULES)):
+            r = by[(t, key)]
+            rows.append(
+                [
+                    label_t(t),
+                    labels[key],
+                    f"{r.requests}" + (" (capped)" if r.note else ""),
+                    seconds(r.delay_seconds),
+                    ratio(r.requests, app.requests),
+                    ratio(r.delay_seconds, app.delay_seconds),
+                    r.final_status,
+                ]
+            )
+    print(
+        table(
+            ["T", "schedule", "requests", "delay", "req vs app", "delay vs app", "final"],
+            rows,
+            left=(0, 1, 6),
+        )
+    )
+    print()
+    print("Candidate app schedules (first/max wait, growth), same real orchestration:\n")
+    keys = [app_key] + [c.key for c in service_calls.CANDIDATES if c.key != app_key]
+    candidate_rows = []
+    for key in keys:
+        cells = [key]
+        total = 0
+        delays: list[float] = []
+        for t in cancel_times:
+            r = by[(t, key)]
+            total += r.requests
+            delays.append(r.delay_seconds or 0.0)
+            cells.append(f"{r.requests} / {seconds(r.delay_seconds)}")
+        cells += [str(total), seconds(sum(delays) / len(delays)), seconds(max(delays))]
+        candidate_rows.append(cells)
+    print(
+        table(
+            [
+                "schedule",
+                *(f"T={label_t(t)} req / delay" for t in cancel_times),
+                "total req",
+                "mean delay",
+                "worst delay",
+            ],
+            candidate_rows,
+        )
+    )
+    print(f"\n(part 1 took {time.perf_counter() - started:.0f} s)\n", flush=True)
+
+    target = service_calls.TARGET_T
+    if target in cancel_times:
+        app, fixed = by[(target, app_key)], by[(target, "fixed5")]
+        checks.check(
+            "T=10 min: app requests <= 1/3 of fixed 5 s polling",
+            app.requests * 3 <= fixed.requests,
+            f"{app.requests} vs {fixed.requests} ({ratio(app.requests, fixed.requests)})",
+        )
+        longest = service_calls.CURRENT.longest
+        checks.check(
+            "T=10 min: app confirmation delay <= max poll interval",
+            app.delay_seconds is not None and app.delay_seconds <= longest,
+            f"{seconds(app.delay_seconds)} vs {longest:g} s",
+        )
+    else:
+        checks.skip("T=10 min targets", "T=10 min not run")
+
+
+# -- part 2 ---------------------------------------------------------------------------------
+def part_two(simulator: SimulatorServer, quick: bool, checks: Checks) -> None:
+    """Replay CPU and peak history versus the number of polls."""
+    counts = replay_cost.QUICK_POLL_COUNTS if quick else replay_cost.POLL_COUNTS
+    budget = replay_cost.QUICK_BUDGET_SECONDS if quick else replay_cost.BUDGET_SECONDS
+    no_can = replay_cost.QUICK_NO_CAN_BUDGET_SECONDS if quick else replay_cost.NO_CAN_BUDGET_SECONDS
+    started = time.perf_counter()
+    rows = replay_cost.measure_growth(simulator, counts, budget, no_can)
+    print("## 2. Orchestration cost growth\n")
+    print(
+        "Job stuck in Cancelling, polled every 1 s until a deadline of N s (N polls). "
+        f"Budget per run: {budget:g} s with continue-as-new, {no_can:g} s without.\n"
+    )
+    printed = []
+    for r in rows:
+        per_poll = r.per_poll_ms
+        printed.append(
+            [
+                f"{r.polls_asked:,}",
+                f"on (every {workflow.schedule.POLLS_PER_GENERATION})"
+                if r.continue_as_new
+                else "off",
+                r.status,
+                f"{r.polls_done:,}" if r.status != "skipped" else "-",
+                str(r.generations) if r.status != "skipped" else "-",
+                str(r.peak_history_length) if r.status != "skipped" else "-",
+                f"{r.replay_cpu_seconds:.2f}" if r.status != "skipped" else "-",
+                f"{per_poll:.2f}" if per_poll is not None else "-",
+                f"{r.wall_seconds:.1f}" if r.status != "skipped" else "-",
+                r.reason,
+            ]
+        )
+    print(
+        table(
+            [
+                "polls",
+                "continue-as-new",
+                "run",
+                "polls done",
+                "executions",
+                "peak history",
+                "replay CPU s",
+                "ms/poll",
+                "wall s",
+                "note",
+            ],
+            printed,
+            left=(0, 1, 2, 9),
+        )
+    )
+    print()
+    for mode in (True, False):
+        measured = [r for r in rows if r.continue_as_new is mode and r.status == "measured"]
+        if len(measured) >= 2:
+            small, large = measured[0], measured[-1]
+            print(
+                f"continue-as-new {'on' if mode else 'off'}: per-poll cost "
+                f"{large.polls_asked:,} polls / {small.polls_asked:,} polls = "
+                f"{ratio(large.per_poll_ms, small.per_poll_ms)}; peak history "
+                f"{small.peak_history_length} -> {large.peak_history_length}"
+            )
+    print(f"\n(part 2 took {time.perf_counter() - started:.0f} s)\n", flush=True)
+
+    with_can = {r.polls_asked: r for r in rows if r.continue_as_new}
+    base, top = with_can.get(100), with_can.get(10_000)
+    if base and top and base.status == top.status == "measured":
+        checks.check(
+            "per-poll replay cost flat (10,000 polls within 1.5x of 100 polls)",
+            (top.per_poll_ms or 0) <= FLAT_COST_FACTOR * (base.per_poll_ms or 0),
+            f"{top.per_poll_ms:.2f} ms vs {base.per_poll_ms:.2f} ms "
+            f"({ratio(top.per_poll_ms, base.per_poll_ms)})",
+        )
+    else:
+        checks.skip("per-poll replay cost flat", "the 100- and 10,000-poll runs were not both run")
+    sizes = [
+        r for r in rows if r.continue_as_new and r.status == "measured" and r.polls_asked >= 100
+    ]
+    if len(sizes) >= 2:
+        peaks = [r.peak_history_length for r in sizes]
+        checks.check(
+            "history length bounded by a constant (continue-as-new on)",
+            max(peaks) == peaks[0],
+            " / ".join(f"{r.polls_asked:,} polls: {r.peak_history_length}" for r in sizes),
+        )
+
+
+# -- part 3 ---------------------------------------------------------------------------------
+def part_three(simulator: SimulatorServer, quick: bool, checks: Checks) -> None:
+    """Many cancellations at once through devtools.host."""
+    sizes = concurrency.QUICK_SIZES if quick else concurrency.SIZES
+    started = time.perf_counter()
+    rows = concurrency.measure_concurrency(simulator, sizes)
+    print("## 3. Many at once (devtools.host subprocess, real time)\n")
+    print(
+        f"Job reaches Cancelled {concurrency.CANCEL_SECONDS:g} s after the cancel; options "
+        f"{concurrency.OPTIONS}; {concurrency.POSTERS} clients POSTing at once.\n"
+    )
+    printed = []
+    for r in rows:
+        precise = concurrency.summary(r.precise_latencies)
+        coarse = concurrency.summary(r.status_latencies)
+        printed.append(
+            [
+                f"{r.cancellations:,}",
+                f"{r.outcomes.get('cancelled', 0):,}",
+                f"{r.wall_seconds:.1f}",
+                f"{r.started / r.post_seconds:.0f}" if r.post_seconds else "-",
+                f"{r.dataplane_requests:,}",
+                f"{r.dataplane_requests / r.wall_seconds:.0f}" if r.wall_seconds else "-",
+                f"{r.host_cpu_seconds:.1f}",
+                f"{r.baseline_rss_kib / 1024:.1f}",
+                f"{r.peak_rss_kib / 1024:.1f}",
+                f"{r.per_cancellation_kib:.1f}" if r.per_cancellation_kib is not None else "-",
+                " / ".join(seconds(precise[k]) for k in ("p50", "p90", "p99", "max")),
+                " / ".join(seconds(coarse[k]) for k in ("p50", "p99", "max")),
+            ]
+        )
+    print(
+        table(
+            [
+                "at once",
+                "cancelled",
+                "wall s",
+                "starts/s",
+                "Quantum requests",
+                "requests/s",
+                "host CPU s",
+                "idle RSS MiB",
+                "peak RSS MiB",
+                "KiB/cancellation",
+                "latency p50/p90/p99/max",
+                "status doc p50/p99/max",
+            ],
+            printed,
+        )
+    )
+    for r in rows:
+        problems = [r.error] if r.error else []
+        if r.unfinished:
+            problems.append(f"{r.unfinished} still Pending/Running at the deadline")
+        problems += r.failures[:5]
+        others = {k: v for k, v in r.outcomes.items() if k != "cancelled"}
+        if others:
+            problems.append(f"other outcomes: {others}")
+        for problem in problems:
+            print(f"\n{r.cancellations:,} at once: {problem}")
+    print(f"\n(part 3 took {time.perf_counter() - started:.0f} s)\n", flush=True)
+
+    by = {r.cancellations: r for r in rows}
+    big, small = by.get(1_000), by.get(100)
+    if big is None:
+        checks.skip("1,000 concurrent cancellations finish", "not run (--quick)")
+    else:
+        checks.check(
+            "1,000 concurrent cancellations finish (all cancelled)",
+            big.all_completed,
+            f"{big.outcomes} in {big.wall_seconds:.0f} s" + (f"; {big.error}" if big.error else ""),
+        )
+    if big is not None and small is not None and big.peak_rss_kib and small.peak_rss_kib:
+        per_big, per_small = big.per_cancellation_kib or 0, small.per_cancellation_kib or 0
+        checks.check(
+            "host memory grows no worse than linearly (KiB per cancellation, 1,000 vs 100)",
+            per_big <= LINEAR_MEMORY_FACTOR * max(per_small, 1.0),
+            f"{per_big:.1f} vs {per_small:.1f} KiB ({ratio(per_big, per_small)})",
+        )
+    else:
+        checks.skip("host memory grows no worse than linearly", "needs both 100 and 1,000")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""What every benchmark part needs: a quiet log, loopback endpoints allowed, a simulator."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from devtools.simulator import Options, SimulatorServer
+
+#: Any non-empty token is accepted by a simulator started without ``--token``.
+BENCH_TOKEN = "bench-token"
+
+
+def prepare_process() -> None:
+    """Silence per-request log lines and let the app's client talk to 127.0.0.1.
+
+    The app logs every Jobs_Get at INFO; tens of thousands of lines would cost more time
+    than the thing being measured. QUANTUM_ALLOW_LOOPBACK is set in this process only, as
+    the tests do, because the simulator is plain HTTP on loopback.
+    """
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger().setLevel(logging.WARNING)
+    os.environ["QUANTUM_ALLOW_LOOPBACK"] = "true"
+
+
+def start_simulator(*, manual_clock: bool) -> SimulatorServer:
+    """An in-process simulator on a free 127.0.0.1 port (stop it with ``.stop()``)."""
+    return SimulatorServer(0, options=Options(), manual_clock=manual_clock).start()
