@@ -77,6 +77,8 @@ class Simulator:
         self.redirects: dict[str, str | None] = {}
         #: Tokens handed out by the managed-identity endpoint (see identity.py).
         self.identity_requests = 0
+        #: The client_id each token request named (None: the system-assigned identity).
+        self.identity_client_ids: list[str | None] = []
         self.base_url = "http://127.0.0.1"
         self._seeds = list(seeds or [])
         self._apply_seeds()
@@ -94,6 +96,7 @@ class Simulator:
             self.log.clear()
             self.redirects.clear()
             self.identity_requests = 0
+            self.identity_client_ids.clear()
             self.options = self.initial_options
             self.faults.reseed(self.options.random_seed)
             if self._manual_default:

@@ -36,6 +36,7 @@ def handle(sim: Simulator, query: str, identity_header: str | None) -> Response:
         )
     with sim.lock:
         sim.identity_requests += 1
+        sim.identity_client_ids.append(params.get("client_id"))
         token = sim.options.token or DEFAULT_IDENTITY_TOKEN
     return json_response(
         200,
