@@ -35,7 +35,7 @@ from devtools.simulator import (
 )
 
 from .environment import BENCH_TOKEN
-from .host_process import BenchHost, HostError, wait_seconds
+from .host_process import BenchHost, HostError, start_bench_host, wait_seconds
 
 SIZES: tuple[int, ...] = (100, 1_000)
 QUICK_SIZES: tuple[int, ...] = (100,)
@@ -130,7 +130,7 @@ def run_size(simulator: SimulatorServer, cancellations: int, work_dir: Path) -> 
         simulator.seed_job(str(uuid.uuid4()), lifecycle=lifecycle) for _ in range(cancellations)
     ]
     try:
-        host = BenchHost.start(work_dir / f"host-{cancellations}", simulator.url)
+        host = start_bench_host(work_dir / f"host-{cancellations}", simulator.url)
     except HostError as exc:
         row.error = str(exc)
         return row
@@ -139,7 +139,7 @@ def run_size(simulator: SimulatorServer, cancellations: int, work_dir: Path) -> 
         row.baseline_rss_kib = host.memory_kib()["VmRSS"]
         simulator.clear_requests()
         _drive(host, simulator, job_ids, row)
-        if host.alive:
+        if host.running:
             row.peak_rss_kib = host.memory_kib()["VmHWM"]
             row.host_cpu_seconds = _cpu_seconds(host.process.pid)
         else:
@@ -186,12 +186,12 @@ def _drive(
 
     with requests.Session() as session:
         remaining = _unfinished(session, host)
-        while remaining and time.monotonic() < deadline and host.alive:
+        while remaining and time.monotonic() < deadline and host.running:
             wait_seconds(POLL_EVERY_SECONDS)
             remaining = _unfinished(session, host)
         row.wall_seconds = time.monotonic() - began
         row.unfinished = remaining
-        if host.alive:
+        if host.running:
             _collect(session, host, simulator, sent_at, instance_of, row)
 
 

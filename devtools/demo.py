@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,7 +20,8 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parents[1]
+from devtools.launch import ServerProcess
+
 SUBSCRIPTION = "11111111-2222-3333-4444-555555555555"
 RESOURCE_GROUP = "rg-demo"
 WORKSPACE = "ws-demo"
@@ -31,30 +31,13 @@ DEADLINE_SECONDS = 90.0
 
 
 @contextmanager
-def _process(args: list[str], ready: str, env: dict[str, str]) -> Iterator[str]:
-    """Run ``python -m ...`` until it prints ``ready ... URL``; yield the URL; stop it."""
-    proc = subprocess.Popen(
-        [sys.executable, *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+def _server(module_args: list[str], env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """Run a devtools server until the block ends; yield its URL."""
+    server = ServerProcess.start(module_args, env=env, log_path=log_path)
     try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if line.startswith(ready):
-                yield line.split()[-1]
-                break
-        else:
-            raise RuntimeError(f"{args[1]} exited before it was ready")
+        yield server.url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        server.stop()
 
 
 def main() -> int:
@@ -62,8 +45,10 @@ def main() -> int:
     seed = f"{SUBSCRIPTION}/{RESOURCE_GROUP}/{WORKSPACE}/{JOB}"
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("QUANTUM_")}
     with tempfile.TemporaryDirectory(prefix="devhost-") as state_dir:
-        simulator_args = ["-m", "devtools.simulator", "--port", "0", "--token", DEMO_TOKEN]
-        with _process([*simulator_args, "--seed", seed], "simulator listening", base_env) as sim:
+        logs = Path(state_dir)
+        simulator_args = ["devtools.simulator", "--port", "0", "--token", DEMO_TOKEN]
+        simulator_args += ["--seed", seed]
+        with _server(simulator_args, base_env, logs / "simulator.log") as sim:
             print(f"simulator: {sim} (job {JOB} is running)")
             # The app authenticates with its own identity, as recommended: the simulator plays
             # App Service's managed-identity endpoint, so DefaultAzureCredential runs unchanged.
@@ -74,8 +59,8 @@ def main() -> int:
                 "IDENTITY_ENDPOINT": f"{sim}/_simulator/identity/token",
                 "IDENTITY_HEADER": "local-demo",
             }
-            host_args = ["-m", "devtools.host", "--port", "0", "--state-dir", state_dir]
-            with _process(host_args, "host listening", env) as host:
+            host_args = ["devtools.host", "--port", "0", "--state-dir", state_dir]
+            with _server(host_args, env, logs / "host.log") as host:
                 print(f"host: {host}")
                 return _cancel(host)
 

@@ -21,7 +21,7 @@ from devtools.simulator import (
     SimulatorServer,
 )
 from tests.support import host as host_support
-from tests.support.host import HostProcess, wait_for
+from tests.support.host import HostProcess, start_host, wait_for
 
 devhost = host_support.devhost  # the fixture factory, made visible to this module
 
@@ -33,7 +33,7 @@ Start = Callable[..., HostProcess]
 @pytest.fixture(scope="module")
 def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostProcess]:
     """One host for the edge checks (no data-plane endpoint needed), shared by the module."""
-    process = HostProcess.start(tmp_path_factory.mktemp("edge-host"))
+    process = start_host(tmp_path_factory.mktemp("edge-host"))
     yield process
     if process.running:
         process.stop()

@@ -31,7 +31,7 @@ from devtools.simulator import (
     DEFAULT_WORKSPACE,
     SimulatorServer,
 )
-from tests.support.host import HostProcess, wait_for
+from tests.support.host import HostProcess, start_host, wait_for
 from tests.support.orchestration import ORCHESTRATION, Harness
 from tests.support.reliability import TALLY, sizes
 from workflow.inputs import instance_id_for
@@ -180,7 +180,7 @@ def test_sigkilled_host_finishes_every_run_the_same(
                 str(uuid.UUID(int=chooser.getrandbits(128), version=4)), lifecycle=lifecycle
             )
             state = tmp_path / f"state-{run_number}"
-            first = HostProcess.start(state, quantum_endpoint=simulator.url)
+            first = start_host(state, quantum_endpoint=simulator.url)
             hosts.append(first)
             body = _body(simulator, sim_token, job_id)
             started = requests.post(first.url + "/api/cancel-running-job", json=body, timeout=10)
@@ -190,7 +190,7 @@ def test_sigkilled_host_finishes_every_run_the_same(
             time.sleep(delay)
             first.kill()
             survived += 1
-            second = HostProcess.start(state, quantum_endpoint=simulator.url)
+            second = start_host(state, quantum_endpoint=simulator.url)
             hosts.append(second)
             again = requests.post(second.url + "/api/cancel-running-job", json=body, timeout=10)
             duplicates += 1

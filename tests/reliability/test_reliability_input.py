@@ -37,7 +37,7 @@ from devtools.simulator import (
     DEFAULT_WORKSPACE,
     SimulatorServer,
 )
-from tests.support.host import HostProcess, wait_for
+from tests.support.host import HostProcess, start_host, wait_for
 from tests.support.orchestration import ORCHESTRATION, Harness
 from tests.support.reliability import TALLY, DecoyServer, OutboundGuard, sizes
 from triggers.job_alerts import decide
@@ -132,7 +132,7 @@ def fuzz_env(
     # Event-started runs use the app identity: HostProcess points it at the simulator's
     # loopback identity endpoint, so they really reach the simulator (and nothing else).
     _simulator_session.reset()
-    host = HostProcess.start(
+    host = start_host(
         tmp_path_factory.mktemp("fuzz-host"),
         quantum_endpoint=_simulator_session.url,
     )
@@ -561,7 +561,7 @@ def test_redirect_is_never_followed_with_the_token(
 
 def test_host_refuses_endpoints_that_point_at_a_decoy(decoy: DecoyServer, tmp_path: Path) -> None:
     # The host with loopback off (as in Azure): every way of naming the decoy is a 400.
-    host = HostProcess.start(
+    host = start_host(
         tmp_path / "ssrf-host",
         allow_loopback=False,
         env={"QUANTUM_ENDPOINT": "https://westus.quantum.azure.com"},

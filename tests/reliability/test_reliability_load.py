@@ -24,7 +24,7 @@ from devtools.simulator import (
     DEFAULT_WORKSPACE,
     SimulatorServer,
 )
-from tests.support.host import HostProcess, wait_for
+from tests.support.host import start_host, wait_for
 from tests.support.reliability import TALLY, sizes
 
 WORKERS = 32  # concurrent clients: everything is sent at once
@@ -63,7 +63,7 @@ def test_many_cancellations_at_once_with_duplicates(
     # Interleave so duplicates race the first requests instead of trailing them.
     sends.sort(key=lambda item: (jobs.index(item[0]) // 4, item[1]))
     duplicates = len(sends) - len(jobs)
-    host = HostProcess.start(
+    host = start_host(
         tmp_path / "load-host",
         quantum_endpoint=simulator.url,
     )

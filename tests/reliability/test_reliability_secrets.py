@@ -24,7 +24,7 @@ from devtools.simulator import (
     DEFAULT_WORKSPACE,
     SimulatorServer,
 )
-from tests.support.host import HostProcess, wait_for
+from tests.support.host import start_host, wait_for
 from tests.support.orchestration import Harness
 from tests.support.reliability import TALLY, LogCapture, OutboundGuard, occurrences
 
@@ -141,7 +141,7 @@ def test_token_appears_nowhere_through_the_host(simulator: SimulatorServer, tmp_
         {"operation": "Jobs_Get", "jobId": forbidden, "count": 1, "httpStatus": 403}
     )
     unknown = str(uuid.uuid4())
-    host = HostProcess.start(
+    host = start_host(
         tmp_path / "secrets-host",
         quantum_endpoint=simulator.url,
     )

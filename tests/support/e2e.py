@@ -16,7 +16,7 @@ from devtools.simulator import (
     DEFAULT_WORKSPACE,
     SimulatorServer,
 )
-from tests.support.host import HostProcess
+from tests.support.host import HostProcess, start_host
 
 TIMEOUT = 10
 # The job moves to Cancelled on the first read after the cancel: runs end in about a second.
@@ -30,7 +30,7 @@ def e2e_host(
 ) -> Iterator[HostProcess]:
     """A host for the whole module, its data plane the session simulator."""
     url = _simulator_session.url
-    process = HostProcess.start(
+    process = start_host(
         tmp_path_factory.mktemp("e2e-host"),
         quantum_endpoint=url,
         env={

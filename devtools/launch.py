@@ -1,0 +1,139 @@
+"""Start a devtools server (``python -m devtools.simulator`` or ``devtools.host``) as a
+subprocess, wait for its "listening on http://127.0.0.1:PORT" line, and stop it again.
+
+Used by the demo, the end-to-end tests and the benchmarks, so that all of them start, signal
+and clean up the servers the same way. Only the process started here is ever signalled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import IO
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+READY = re.compile(r"listening on (http://127\.0\.0\.1:\d+)")
+STOP_TIMEOUT_SECONDS = 15.0
+
+
+class LaunchError(RuntimeError):
+    """The server did not start; the message carries the end of its log."""
+
+
+class ServerProcess:
+    """One server subprocess: its URL, its log file, and how to stop it."""
+
+    def __init__(self, process: subprocess.Popen[str], url: str, log_path: Path, log: IO[str]):
+        """Use :meth:`start`."""
+        self.process = process
+        self.url = url
+        self.port = int(url.rsplit(":", 1)[1])
+        self.log_path = log_path
+        self._log = log
+
+    @classmethod
+    def start(
+        cls,
+        module_args: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        log_path: Path,
+        timeout: float = 30.0,
+    ) -> ServerProcess:
+        """Run ``python -m <module_args>`` with ``env``; stderr goes to ``log_path``."""
+        log = open(log_path, "a", encoding="utf-8")  # noqa: SIM115 - closed by stop()/kill()
+        process = subprocess.Popen(
+            [sys.executable, "-m", *module_args],
+            cwd=str(PROJECT_ROOT),
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            bufsize=1,
+        )
+        server = cls(process, "http://127.0.0.1:0", log_path, log)
+        try:
+            server.url = _wait_ready(process, module_args[0], timeout)
+        except LaunchError as error:
+            server._end(signal.SIGKILL)
+            raise LaunchError(f"{error}\n--- log ---\n{server.log_tail()}") from None
+        server.port = int(server.url.rsplit(":", 1)[1])
+        return server
+
+    @property
+    def running(self) -> bool:
+        """True while the process is alive."""
+        return self.process.poll() is None
+
+    def stop(self, timeout: float = STOP_TIMEOUT_SECONDS) -> int:
+        """SIGTERM and wait (SIGKILL after ``timeout``); returns the exit code."""
+        return self._end(signal.SIGTERM, timeout)
+
+    def kill(self) -> int:
+        """SIGKILL: a crash, nothing flushed or stopped cleanly; returns the exit code."""
+        return self._end(signal.SIGKILL)
+
+    def log_text(self) -> str:
+        """Everything the server logged so far."""
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The end of the log."""
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def memory_kib(self) -> dict[str, int]:
+        """VmRSS (now) and VmHWM (peak so far) of the process, in KiB, from /proc."""
+        values: dict[str, int] = {}
+        with open(f"/proc/{self.process.pid}/status", encoding="ascii") as status:
+            for line in status:
+                name, _, rest = line.partition(":")
+                if name in ("VmRSS", "VmHWM"):
+                    values[name] = int(rest.split()[0])
+        return values
+
+    def _end(self, sig: signal.Signals, timeout: float = STOP_TIMEOUT_SECONDS) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout)
+        with contextlib.suppress(OSError):
+            if self.process.stdout is not None:
+                self.process.stdout.close()
+        self._log.close()
+        return int(self.process.returncode)
+
+
+def _wait_ready(process: subprocess.Popen[str], name: str, timeout: float) -> str:
+    """Read stdout until the ready line, in a thread so that the timeout holds."""
+    found: list[str] = []
+    done = threading.Event()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            match = READY.search(line)
+            if match:
+                found.append(match.group(1))
+                break
+        done.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    if not done.wait(timeout):
+        raise LaunchError(f"{name} did not listen within {timeout}s")
+    if not found:
+        process.wait(5)
+        raise LaunchError(f"{name} exited with code {process.returncode}")
+    return found[0]
