@@ -15,12 +15,10 @@ import pytest
 import requests
 
 from devtools.simulator import (
-    DEFAULT_RESOURCE_GROUP,
-    DEFAULT_SUBSCRIPTION_ID,
-    DEFAULT_WORKSPACE,
     SimulatorServer,
 )
 from tests.support import host as host_support
+from tests.support.e2e import job_body
 from tests.support.host import HostProcess, start_host, wait_for
 
 devhost = host_support.devhost  # the fixture factory, made visible to this module
@@ -144,19 +142,6 @@ def test_sigterm_stops_cleanly(devhost: Start) -> None:
     assert "host stopped" not in host.log_text()  # stdout, not the log
 
 
-def _cancel_body(sim: SimulatorServer, token: str, job_id: str) -> dict[str, Any]:
-    return {
-        "subscriptionId": DEFAULT_SUBSCRIPTION_ID,
-        "resourceGroupName": DEFAULT_RESOURCE_GROUP,
-        "workspaceName": DEFAULT_WORKSPACE,
-        "jobId": job_id,
-        "endpoint": sim.url,
-        "authToken": token,
-        # A fixed 1-second poll keeps the test short (the interval would otherwise grow).
-        "options": {"pollIntervalSeconds": 1, "maxPollIntervalSeconds": 1},
-    }
-
-
 def _finished(status_url: str) -> dict[str, Any] | None:
     response = requests.get(status_url, timeout=TIMEOUT)
     body: dict[str, Any] = response.json()
@@ -168,7 +153,7 @@ def test_one_full_cancellation(devhost: Start, simulator: SimulatorServer, sim_t
     host = devhost(quantum_endpoint=simulator.url)
     started = requests.post(
         host.url + "/api/cancel-running-job",
-        json=_cancel_body(simulator, sim_token, job_id),
+        json=job_body(job_id, endpoint=simulator.url, authToken=sim_token),
         timeout=TIMEOUT,
     )
     assert started.status_code == 202, started.text
@@ -205,7 +190,7 @@ def test_sigkill_then_restart_resumes_the_orchestration(
     first = devhost(state_dir=state, quantum_endpoint=simulator.url)
     started = requests.post(
         first.url + "/api/cancel-running-job",
-        json=_cancel_body(simulator, sim_token, job_id),
+        json=job_body(job_id, endpoint=simulator.url, authToken=sim_token),
         timeout=TIMEOUT,
     ).json()
 

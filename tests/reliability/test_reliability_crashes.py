@@ -26,11 +26,9 @@ import requests
 
 from devtools.durable.crash import run_with_crashes
 from devtools.simulator import (
-    DEFAULT_RESOURCE_GROUP,
-    DEFAULT_SUBSCRIPTION_ID,
-    DEFAULT_WORKSPACE,
     SimulatorServer,
 )
+from tests.support.e2e import job_body
 from tests.support.host import HostProcess, start_host, wait_for
 from tests.support.orchestration import ORCHESTRATION, Harness
 from tests.support.reliability import TALLY, sizes
@@ -134,18 +132,6 @@ def test_engine_crashes_at_random_points_change_nothing(harness: Harness, name: 
 
 
 # -- the real host, SIGKILLed -------------------------------------------------------------
-def _body(sim: SimulatorServer, token: str, job_id: str) -> dict[str, Any]:
-    return {
-        "subscriptionId": DEFAULT_SUBSCRIPTION_ID,
-        "resourceGroupName": DEFAULT_RESOURCE_GROUP,
-        "workspaceName": DEFAULT_WORKSPACE,
-        "jobId": job_id,
-        "endpoint": sim.url,
-        "authToken": token,
-        "options": {"pollIntervalSeconds": 1, "maxPollIntervalSeconds": 1, "timeoutSeconds": 120},
-    }
-
-
 def _document(host: HostProcess, instance_id: str) -> dict[str, Any] | None:
     try:
         response = requests.get(f"{host.url}/api/cancel-running-job/{instance_id}", timeout=10)
@@ -182,7 +168,16 @@ def test_sigkilled_host_finishes_every_run_the_same(
             state = tmp_path / f"state-{run_number}"
             first = start_host(state, quantum_endpoint=simulator.url)
             hosts.append(first)
-            body = _body(simulator, sim_token, job_id)
+            body = job_body(
+                job_id,
+                endpoint=simulator.url,
+                authToken=sim_token,
+                options={
+                    "pollIntervalSeconds": 1,
+                    "maxPollIntervalSeconds": 1,
+                    "timeoutSeconds": 120,
+                },
+            )
             started = requests.post(first.url + "/api/cancel-running-job", json=body, timeout=10)
             assert started.status_code == 202, started.text
             instance_id = started.json()["id"]

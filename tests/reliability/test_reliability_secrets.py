@@ -19,11 +19,9 @@ import pytest
 import requests
 
 from devtools.simulator import (
-    DEFAULT_RESOURCE_GROUP,
-    DEFAULT_SUBSCRIPTION_ID,
-    DEFAULT_WORKSPACE,
     SimulatorServer,
 )
+from tests.support.e2e import job_body
 from tests.support.host import start_host, wait_for
 from tests.support.orchestration import Harness
 from tests.support.reliability import TALLY, LogCapture, OutboundGuard, occurrences
@@ -120,18 +118,6 @@ def test_token_appears_nowhere_in_process(
     )
 
 
-def _body(sim: SimulatorServer, token: str, job_id: str) -> dict[str, Any]:
-    return {
-        "subscriptionId": DEFAULT_SUBSCRIPTION_ID,
-        "resourceGroupName": DEFAULT_RESOURCE_GROUP,
-        "workspaceName": DEFAULT_WORKSPACE,
-        "jobId": job_id,
-        "endpoint": sim.url,
-        "authToken": token,
-        "options": {"pollIntervalSeconds": 1, "maxPollIntervalSeconds": 1, "timeoutSeconds": 60},
-    }
-
-
 def test_token_appears_nowhere_through_the_host(simulator: SimulatorServer, tmp_path: Path) -> None:
     token = _token()
     simulator.set_options(token=token)
@@ -151,7 +137,7 @@ def test_token_appears_nowhere_through_the_host(simulator: SimulatorServer, tmp_
         for job_id in (cancelled, forbidden, unknown):
             response = requests.post(
                 host.url + "/api/cancel-running-job",
-                json=_body(simulator, token, job_id),
+                json=_secret_body(simulator, token, job_id),
                 timeout=10,
             )
             assert response.status_code == 202, response.text
@@ -170,7 +156,7 @@ def test_token_appears_nowhere_through_the_host(simulator: SimulatorServer, tmp_
         ):
             response = requests.post(
                 host.url + "/api/cancel-running-job",
-                json={**_body(simulator, token, cancelled), **changes},
+                json={**_secret_body(simulator, token, cancelled), **changes},
                 params={"waitSeconds": token},
                 timeout=10,
             )
@@ -203,3 +189,7 @@ def test_token_appears_nowhere_through_the_host(simulator: SimulatorServer, tmp_
     assert host.log_text().count("\n") > 10
     assert leaked == 0, [str(s)[:200] for s in seen if occurrences(token, s)]
     TALLY.add("secrets", scenarios=3, inputs_tried=8, tokens_leaked=leaked, faults_injected=1)
+
+
+def _secret_body(sim: SimulatorServer, token: str, job_id: str) -> dict[str, Any]:
+    return job_body(job_id, endpoint=sim.url, authToken=token)
