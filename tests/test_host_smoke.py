@@ -166,7 +166,10 @@ def test_one_full_cancellation(devhost: Start, simulator: SimulatorServer, sim_t
         message="orchestration finished",
     )
     assert status["runtimeStatus"] == "Completed", status
-    assert status["input"] is None  # never shown unless showInput=true
+    # Like the extension, the management API shows the input unless showInput=false.
+    assert status["input"]["jobId"] == job_id
+    hidden = requests.get(payload["statusQueryGetUri"] + "&showInput=false", timeout=TIMEOUT)
+    assert hidden.json()["input"] is None
     document = requests.get(
         f"{host.url}/api/cancel-running-job/{payload['id']}", timeout=TIMEOUT
     ).json()

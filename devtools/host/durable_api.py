@@ -16,9 +16,10 @@ URLs point to). Routes, status codes and bodies follow HttpApiHandler.cs:
   when finished; ``DELETE instances/{id}`` → 200 ``{"instancesDeleted": 1}``, 404, 412 when
   still running.
 
-Deliberate differences: ``input`` is shown only with ``showInput=true`` (the extension
-defaults to true), because this app's inputs may carry a caller's token; history events keep
-their ``Input``/``Result`` only with ``showHistoryOutput=true``. Keys (``code=``) are not
+``input`` is shown unless ``showInput=false``, as the extension does: a caller's token in
+the orchestration input is visible to whoever holds a management URL (the README says so).
+Deliberate differences: history events keep their ``Input``/``Result`` only with
+``showHistoryOutput=true``. Keys (``code=``) are not
 checked, as with ``func start``. raiseEvent, rewind, restart, suspend and resume answer 501:
 the engine has no such operations.
 """
@@ -242,7 +243,7 @@ class DurableApi:
     def _status(self, request: Request, instance_id: str) -> Response:
         show_history = _flag(request.query_param("showHistory"))
         show_output = _flag(request.query_param("showHistoryOutput"))
-        show_input = _flag(request.query_param("showInput"))
+        show_input = _flag(request.query_param("showInput"), default=True)
         status = self._engine.get_status(
             instance_id, show_history=show_history, show_input=show_input
         )
@@ -271,7 +272,7 @@ class DurableApi:
         prefix = request.query_param("instanceIdPrefix")
         created_from = _time(request.query_param("createdTimeFrom"))
         created_to = _time(request.query_param("createdTimeTo"))
-        show_input = _flag(request.query_param("showInput"))
+        show_input = _flag(request.query_param("showInput"), default=True)
         selected = [
             s
             for s in statuses
@@ -353,8 +354,10 @@ _EVENT_NAMES = {
 }
 
 
-def _flag(value: str | None) -> bool:
-    return value is not None and value.strip().lower() == "true"
+def _flag(value: str | None, default: bool = False) -> bool:
+    if value is None or not value.strip():
+        return default
+    return value.strip().lower() == "true"
 
 
 def _seconds(value: str | None) -> float | None:
