@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import requests
+from azure.core.exceptions import ClientAuthenticationError
 from requests.adapters import HTTPAdapter
 
 from .auth import TokenProvider
@@ -28,6 +29,7 @@ from .errors import (
     InvalidResponse,
     QuantumError,
     RequestTimeout,
+    TokenUnavailable,
     UnsupportedApiVersion,
     service_error,
 )
@@ -174,7 +176,12 @@ class QuantumJobsClient:
         return f"{self._endpoint}{parts.path}?{urlencode(query)}"
 
     def _send(self, operation: str, method: str, url: str) -> requests.Response:
-        token = self._credential.token()
+        try:
+            token = self._credential.token()
+        except ClientAuthenticationError as exc:
+            # The identity endpoint refused, timed out or failed: as transient as a dropped
+            # connection, and retried the same way.
+            raise TokenUnavailable(operation, f"no token: {type(exc).__name__}") from None
         self._token_seen = token
         headers = {
             "Authorization": f"Bearer {token}",
@@ -191,8 +198,6 @@ class QuantumJobsClient:
             response.content  # noqa: B018
         except requests.Timeout:
             raise RequestTimeout(operation, f"{method} timed out") from None
-        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-            raise ConnectError(operation, f"{method} failed: {type(exc).__name__}") from None
         except requests.RequestException as exc:
             raise ConnectError(operation, f"{method} failed: {type(exc).__name__}") from None
         if response.status_code >= 300 and not (

@@ -7,7 +7,8 @@
     │   └── UnsupportedApiVersion     malformed, or a version whose cancel verb is not known
     ├── TransportError                transient: no usable HTTP response
     │   ├── ConnectError              refused, reset, DNS, TLS
-    │   └── RequestTimeout            connect or read timeout
+    │   ├── RequestTimeout            connect or read timeout
+    │   └── TokenUnavailable          the app identity could not get a token
     ├── InvalidResponse               transient: a 2xx whose body is not what the spec says
     └── ServiceError                  the service answered with an error status
         ├── TransientServiceError     408, 429, 500, 502, 503, 504 (carries retry_after)
@@ -97,6 +98,10 @@ class ConnectError(TransportError):
 
 class RequestTimeout(TransportError):
     """The connection or the response took longer than the configured timeout."""
+
+
+class TokenUnavailable(TransportError):
+    """The app's identity could not get a token (identity endpoint unreachable or failing)."""
 
 
 class InvalidResponse(QuantumError):

@@ -18,7 +18,7 @@ import azure.durable_functions as df
 
 from dataplane import status as job_status
 from dataplane.errors import ErrorInfo
-from orchestrators.service_calls import CallCounter, call_service
+from orchestrators.service_calls import CallCounter, DeadlineReached, call_service
 from workflow import schedule
 from workflow.shapes import (
     CancelJobInput,
@@ -153,6 +153,7 @@ def _cancel(
             run.counter,
             tolerate=_job_already_finished,
             on_retry=_retry_reporter(context, run, "cancelJob"),
+            deadline=run.deadline,
         )
         if cancel["ok"]:
             run.cancel_requested_at = _iso(context.current_utc_datetime)
@@ -182,7 +183,13 @@ def _cancel(
         _report(context, run, "confirmCancelled", poll_at)
         if poll_at > now:
             yield context.create_timer(poll_at)
-        job = yield from _get_job(context, call, run, "confirmCancelled")
+        try:
+            job = yield from _get_job(context, call, run, "confirmCancelled")
+        except DeadlineReached:
+            # The service is failing or throttling past the deadline: report what was last
+            # seen, as for any other poll that ends at the deadline.
+            last = JobSnapshot(status=run.last_status or "", cancellationTime=None)
+            return _outputs(context, request, run, last, "timedOut")
         run.polls += 1
         if job_status.is_terminal(job["status"]):
             outcome: Outcome = (
@@ -200,7 +207,12 @@ def _get_job(
     context: df.DurableOrchestrationContext, call: JobCall, run: Run, phase: Phase
 ) -> Generator[Any, Any, JobSnapshot]:
     result = yield from call_service(
-        context, "get_job", call, run.counter, on_retry=_retry_reporter(context, run, phase)
+        context,
+        "get_job",
+        call,
+        run.counter,
+        on_retry=_retry_reporter(context, run, phase),
+        deadline=run.deadline,
     )
     job: JobSnapshot = result["job"]
     run.last_status = job["status"]

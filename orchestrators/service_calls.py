@@ -32,6 +32,10 @@ class ServiceCallFailed(Exception):
         self.error = error
 
 
+class DeadlineReached(ServiceCallFailed):
+    """A retry would only come after the run's deadline."""
+
+
 @dataclass
 class CallCounter:
     """Counts activity invocations of one orchestration run, for its outputs."""
@@ -47,6 +51,7 @@ def call_service(
     *,
     tolerate: Callable[[ErrorInfo], bool] | None = None,
     on_retry: Callable[[ErrorInfo, int, datetime], None] | None = None,
+    deadline: datetime | None = None,
     policy: RetryPolicy = DEFAULT_RETRY_POLICY,
 ) -> Generator[Any, Any, dict[str, Any]]:
     """Run ``activity`` until it succeeds, and return its result.
@@ -55,7 +60,8 @@ def call_service(
     raises ServiceCallFailed at once, unless ``tolerate(error)`` says the workflow can go on
     (a 409 on cancel), in which case the failed result is returned. ServiceCallFailed is also
     raised when the attempts run out or the service asks for a longer wait than the policy
-    allows. ``on_retry(error, attempt, resume_at)`` reports each pending retry.
+    allows. ``on_retry(error, attempt, resume_at)`` reports each pending retry. DeadlineReached
+    is raised instead of waiting for a retry that would come after ``deadline``.
     """
     attempt = 1
     while True:
@@ -78,6 +84,8 @@ def call_service(
         resume_at = context.current_utc_datetime + timedelta(
             seconds=retry_delay(attempt, retry_after, policy)
         )
+        if deadline is not None and resume_at > deadline:
+            raise DeadlineReached(error, attempt, "the next attempt would come after the deadline")
         if on_retry is not None:
             on_retry(error, attempt, resume_at)
         yield context.create_timer(resume_at)

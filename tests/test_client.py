@@ -337,3 +337,20 @@ class serve:
 def _no_stray_state(simulator: SimulatorServer) -> Iterator[None]:
     yield
     simulator.clear_redirect()
+
+
+def test_identity_failure_is_transient_and_sends_nothing(simulator: SimulatorServer) -> None:
+    from azure.core.exceptions import ClientAuthenticationError
+
+    from dataplane.errors import TokenUnavailable
+
+    class Refusing:
+        def token(self) -> str:
+            raise ClientAuthenticationError("identity endpoint refused the connection")
+
+    client = QuantumJobsClient(simulator.url, NEW, Refusing(), session=requests.Session())
+    with pytest.raises(TokenUnavailable) as caught:
+        client.get_job(job_ref())
+    assert caught.value.transient
+    assert caught.value.operation == "Jobs_Get"
+    assert simulator.requests() == []

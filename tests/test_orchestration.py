@@ -27,7 +27,7 @@ SECONDS = {"pollIntervalSeconds": 5, "maxPollIntervalSeconds": 30, "timeoutSecon
 
 
 def start_executing(harness: Harness, lifecycle: object = "default", **params: object) -> None:
-    """Seed a job and read it once, so it is past Waiting (first read) and Executing."""
+    """Seed a job on ``lifecycle`` (the default one answers Waiting to its first read)."""
     harness.simulator.seed_job(JOB, lifecycle=lifecycle, lifecycle_params=params or None)
 
 
@@ -292,3 +292,40 @@ def test_crash_after_every_step_gives_the_same_outputs(harness: Harness) -> None
         assert outputs == expected, f"crash at step {crash_at}"
         counters = harness.simulator.job_state(JOB)["counters"]
         assert counters["cancelRequests"] <= 2, f"crash at step {crash_at}: {counters}"
+
+
+def test_retry_past_the_deadline_ends_in_timed_out(harness: Harness) -> None:
+    start_executing(harness, "stuck-cancelling")
+    request = harness.request(
+        JOB, options={"pollIntervalSeconds": 5, "maxPollIntervalSeconds": 5, "timeoutSeconds": 60}
+    )
+    engine = harness.engine()
+    instance = engine.start_new(ORCHESTRATION, instance_id_for(request), request)
+    while not run_calls(harness, "Jobs_Cancel"):
+        engine.run_until_idle(max_steps=1, raise_on_budget=False)
+    # From now on every poll is throttled for longer than the time left.
+    harness.simulator.add_fault(
+        {"operation": "Jobs_Get", "httpStatus": 503, "retryAfter": 100, "count": 50}
+    )
+    engine.run_until_idle()
+    status = engine.get_status(instance)
+    assert status is not None and status.runtime_status.value == "Completed"
+    assert status.output["outcome"] == "timedOut"
+    assert status.output["finalStatus"] == "Waiting"  # the last status seen (the first read)
+    # One throttled poll, then no retry: the next attempt would come after the deadline.
+    assert [e["status"] for e in run_calls(harness, "Jobs_Get")] == [200, 503]
+
+
+def test_throttled_first_read_fails_when_the_retry_is_past_the_deadline(harness: Harness) -> None:
+    start_executing(harness)
+    harness.simulator.add_fault(
+        {"operation": "Jobs_Get", "httpStatus": 429, "retryAfter": 120, "count": 1}
+    )
+    run = harness.run(harness.request(JOB, options={"timeoutSeconds": 60}))
+    assert run.status.runtime_status.value == "Failed"
+    assert "the next attempt would come after the deadline" in run.status.output
+    assert run.calls("Jobs_Cancel") == []
+
+
+def run_calls(harness: Harness, operation: str) -> list[dict[str, object]]:
+    return [e for e in harness.simulator.requests() if e["operation"] == operation]

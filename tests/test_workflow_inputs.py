@@ -114,6 +114,7 @@ def test_body_must_be_an_object(raw: object) -> None:
         {"pollIntervalSeconds": float("nan")},
         {"timeoutSeconds": float("inf")},
         {"timeoutSeconds": 10**9},
+        {"timeoutSeconds": 10**400},
         {"maxPollIntervalSeconds": 2, "pollIntervalSeconds": 5},
     ],
 )

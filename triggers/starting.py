@@ -11,20 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import azure.durable_functions as df
-from azure.durable_functions.models.OrchestrationRuntimeStatus import OrchestrationRuntimeStatus
 
+from triggers.status_document import is_finished
 from workflow.inputs import instance_id_for
 from workflow.shapes import CancelJobInput
 
 ORCHESTRATION = "cancel_running_job"
-ACTIVE_STATES = frozenset(
-    {
-        OrchestrationRuntimeStatus.Pending,
-        OrchestrationRuntimeStatus.Running,
-        OrchestrationRuntimeStatus.ContinuedAsNew,
-        OrchestrationRuntimeStatus.Suspended,
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -38,7 +30,7 @@ class StartResult:
 async def is_active(client: df.DurableOrchestrationClient, instance_id: str) -> bool:
     """Tell whether the instance exists and has not finished."""
     status = await client.get_status(instance_id)
-    return bool(status) and status.runtime_status in ACTIVE_STATES
+    return bool(status) and not is_finished(status)
 
 
 async def start_or_find(

@@ -194,7 +194,7 @@ def _checked_options(
         low, high = OPTION_LIMITS[name]
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             problems.append(Problem(f"options.{name}", "must be a number of seconds"))
-        elif not (math.isfinite(value) and low <= value <= high):
+        elif not (low <= value <= high and math.isfinite(value)):  # ints may overflow isfinite
             problems.append(Problem(f"options.{name}", f"must be between {low:g} and {high:g}"))
         else:
             values[name] = float(value)
