@@ -37,6 +37,11 @@ class ErrorInfo(TypedDict):
     retryAfterSeconds: float | None
 
 
+def failure_kind(info: ErrorInfo) -> str:
+    """What failed, in a few words: ``HTTP 503`` for a status, else the error class's name."""
+    return f"HTTP {info['status']}" if info["status"] is not None else info["kind"]
+
+
 class QuantumError(Exception):
     """Root of every data-plane failure; ``operation`` names the spec operation involved."""
 

@@ -32,15 +32,8 @@ KNOWN_STATUSES: tuple[str, ...] = (
     CANCELLED,
 )
 TERMINAL_STATUSES: frozenset[str] = frozenset({SUCCEEDED, FAILED, CANCELLED, COMPLETED})
-# Final statuses that mean the job ran to its end rather than being stopped.
-FINISHED_STATUSES: frozenset[str] = TERMINAL_STATUSES - {CANCELLED}
 
 
 def is_terminal(status: str | None) -> bool:
     """Tell whether a job in ``status`` has ended; unknown and missing values have not."""
     return status in TERMINAL_STATUSES
-
-
-def is_known(status: str | None) -> bool:
-    """Tell whether ``status`` is one of the JobStatus values the newest spec lists."""
-    return status in KNOWN_STATUSES

@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 import azure.durable_functions as df
 
 from dataplane import status as job_status
-from dataplane.errors import ErrorInfo
+from dataplane.errors import ErrorInfo, failure_kind
 from orchestrators.service_calls import CallCounter, DeadlineReached, call_service
 from workflow import schedule
 from workflow.shapes import (
@@ -48,7 +48,6 @@ class Run:
     cancel_http_status: int | None = None
     last_status: str | None = None
     polls: int = 0
-    generation: int = 0
 
     @classmethod
     def begin(cls, now: datetime, timeout_seconds: float) -> Run:
@@ -66,7 +65,6 @@ class Run:
             cancel_http_status=state["cancelHttpStatus"],
             last_status=state["lastStatus"],
             polls=state["polls"],
-            generation=state["generation"] + 1,
         )
 
     def handover(self) -> ResumeState:
@@ -79,7 +77,6 @@ class Run:
             lastStatus=self.last_status,
             polls=self.polls,
             activityCalls=self.counter.calls,
-            generation=self.generation,
         )
 
 
@@ -245,8 +242,8 @@ def _retry_reporter(
     context: df.DurableOrchestrationContext, run: Run, phase: Phase
 ) -> Callable[[ErrorInfo, int, datetime], None]:
     def report(error: ErrorInfo, attempt: int, resume_at: datetime) -> None:
-        what = f"HTTP {error['status']}" if error["status"] is not None else error["kind"]
-        note = f"{error['operation']} {what}; attempt {attempt + 1} at {_iso(resume_at)}"
+        failed = f"{error['operation']} {failure_kind(error)}"
+        note = f"{failed}; attempt {attempt + 1} at {_iso(resume_at)}"
         _report(context, run, phase, retrying=note)
         _log(context, "retrying %s", note)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from dataplane.errors import ErrorInfo
+from dataplane.errors import ErrorInfo, failure_kind
 from workflow.schedule import DEFAULT_RETRY_POLICY, RetryPolicy, retry_delay
 
 
@@ -23,7 +23,7 @@ class ServiceCallFailed(Exception):
     """A service call failed for good; the message names operation, status, code and cause."""
 
     def __init__(self, error: ErrorInfo, attempts: int, reason: str) -> None:
-        status = f"HTTP {error['status']}" if error["status"] is not None else error["kind"]
+        status = failure_kind(error)
         code = f" {error['code']}" if error["code"] else ""
         super().__init__(
             f"{error['operation']} failed with {status}{code}: {error['message']} "

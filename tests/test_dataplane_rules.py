@@ -17,6 +17,7 @@ from dataplane.errors import (
 )
 from dataplane.resources import JobRef, path_parameter_problem
 from dataplane.versions import LEGACY_DELETE_CANCEL_VERSIONS, api_version_problem, cancel_request
+from tests.support.spec import load_spec
 
 SUB = "0f0e0d0c-0b0a-0908-0706-050403020100"
 JOB = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"
@@ -225,6 +226,10 @@ class TestErrorsAndStatus:
         assert retry_after_seconds({"retry-after-ms": "1500", "Retry-After": "9"}) == 1.5
         assert retry_after_seconds({"Retry-After": "soon"}) is None
         assert retry_after_seconds({}) is None
+
+    def test_status_model_is_the_newest_spec_enum(self) -> None:
+        enum = load_spec("2026-08-01-preview")["definitions"]["JobStatus"]["enum"]
+        assert list(status.KNOWN_STATUSES) == enum
 
     def test_status_model(self) -> None:
         assert {s for s in status.KNOWN_STATUSES if status.is_terminal(s)} == {

@@ -47,7 +47,6 @@ class ResumeState(TypedDict):
     lastStatus: str | None
     polls: int
     activityCalls: int
-    generation: int
 
 
 class CancelJobInput(JobCoordinates):
