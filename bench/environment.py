@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import workflow.schedule
 from devtools.simulator import Options, SimulatorServer
 
 #: Any non-empty token is accepted by a simulator started without ``--token``.
@@ -26,3 +29,15 @@ def prepare_process() -> None:
 def start_simulator(*, manual_clock: bool) -> SimulatorServer:
     """An in-process simulator on a free 127.0.0.1 port (stop it with ``.stop()``)."""
     return SimulatorServer(0, options=Options(), manual_clock=manual_clock).start()
+
+
+@contextmanager
+def schedule_setting(name: str, value: float) -> Iterator[None]:
+    """Run with another value of a workflow.schedule constant (the orchestrator reads them
+    from that module on every use), restoring it afterwards."""
+    saved = getattr(workflow.schedule, name)
+    setattr(workflow.schedule, name, value)
+    try:
+        yield
+    finally:
+        setattr(workflow.schedule, name, saved)

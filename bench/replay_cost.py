@@ -9,14 +9,14 @@ one execution. Continue-as-new is turned off by raising POLLS_PER_GENERATION bey
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import workflow.schedule
 from devtools.simulator import SimulatorServer
 
 from .app_run import run_app
+from .environment import schedule_setting
 
 POLL_COUNTS: tuple[int, ...] = (10, 100, 1_000, 10_000)
 QUICK_POLL_COUNTS: tuple[int, ...] = (10, 100, 1_000)
@@ -54,18 +54,6 @@ class CostRow:
         return 1000.0 * self.replay_cpu_seconds / self.polls_done
 
 
-@contextmanager
-def polls_per_generation(value: int) -> Iterator[None]:
-    """Set the continue-as-new threshold for runs in this process (the orchestrator reads it
-    from workflow.schedule at each generation)."""
-    saved = workflow.schedule.POLLS_PER_GENERATION
-    workflow.schedule.POLLS_PER_GENERATION = value
-    try:
-        yield
-    finally:
-        workflow.schedule.POLLS_PER_GENERATION = saved
-
-
 def run_polls(
     simulator: SimulatorServer, polls: int, continue_as_new: bool, budget_seconds: float
 ) -> CostRow:
@@ -83,7 +71,7 @@ def run_polls(
         # The request log is not needed here; 10,000 entries would only cost memory.
         simulator.clear_requests()
 
-    with polls_per_generation(threshold):
+    with schedule_setting("POLLS_PER_GENERATION", threshold):
         run = run_app(
             simulator, job_id, options, budget_seconds=budget_seconds, on_slice=keep_log_small
         )

@@ -10,8 +10,7 @@ reaching Cancelled to the Jobs_Get that saw it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import workflow.schedule
@@ -19,6 +18,7 @@ from appsettings import DEFAULT_MAX_POLL_INTERVAL_SECONDS, DEFAULT_POLL_INTERVAL
 from devtools.simulator import SimulatorServer
 
 from .app_run import run_app
+from .environment import schedule_setting
 from .loops import run_loop
 from .schedules import LOOP_SCHEDULES, LoopSchedule
 
@@ -91,17 +91,6 @@ def seed(simulator: SimulatorServer, seconds: float) -> str:
     return simulator.seed_job(str(uuid.uuid4()), lifecycle=lifecycle)
 
 
-@contextmanager
-def growth_factor(value: float) -> Iterator[None]:
-    """Run the real orchestration with another growth factor (read on every poll_delay)."""
-    saved = workflow.schedule.POLL_GROWTH_FACTOR
-    workflow.schedule.POLL_GROWTH_FACTOR = value
-    try:
-        yield
-    finally:
-        workflow.schedule.POLL_GROWTH_FACTOR = saved
-
-
 def measure(
     simulator: SimulatorServer, job_id: str, seconds: float, schedule: str, final: str
 ) -> Measured:
@@ -134,7 +123,7 @@ def run_app_schedule(
         "maxPollIntervalSeconds": schedule.longest,
         "timeoutSeconds": TIMEOUT_SECONDS,
     }
-    with growth_factor(schedule.growth):
+    with schedule_setting("POLL_GROWTH_FACTOR", schedule.growth):
         run = run_app(simulator, job_id, options, rtt_seconds=rtt_seconds)
     final = run.output.get("finalStatus", "?") if isinstance(run.output, dict) else "?"
     if run.runtime_status != "Completed":

@@ -1,5 +1,6 @@
 """Start a devtools server (``python -m devtools.simulator`` or ``devtools.host``) as a
-subprocess, wait for its "listening on http://127.0.0.1:PORT" line, and stop it again.
+subprocess, wait for its "listening on http://127.0.0.1:PORT" line, and stop it again; and,
+on the server's side, catch the signals that stop it.
 
 Used by the demo, the end-to-end tests and the benchmarks, so that all of them start, signal
 and clean up the servers the same way. Only the process started here is ever signalled.
@@ -15,6 +16,7 @@ import sys
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import IO
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -137,3 +139,17 @@ def _wait_ready(process: subprocess.Popen[str], name: str, timeout: float) -> st
         process.wait(5)
         raise LaunchError(f"{name} exited with code {process.returncode}")
     return found[0]
+
+
+def stop_signal() -> threading.Event:
+    """Install SIGINT and SIGTERM handlers (before the server listens, so that no signal is
+    missed); the event is set when either arrives. Wait on it in slices, e.g.
+    ``while not stop.wait(0.5): pass``, so the main thread can run the handler."""
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    return stop

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import threading
 from pathlib import Path
-from types import FrameType
+
+from devtools.launch import stop_signal
 
 from .app import Host, HostOptions
 from .metadata import FunctionIndexError
@@ -59,13 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     except (FunctionIndexError, SettingsFileError) as exc:
         print(f"devtools.host: the app cannot be loaded:\n{exc}", file=sys.stderr)
         return 1
-    stop = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    stop = stop_signal()
     host.start()
     print(f"host listening on {host.url}", flush=True)
     try:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
-from types import FrameType
 from typing import Any
+
+from devtools.launch import stop_signal
 
 from .lifecycles import PRESETS
 from .options import Options
@@ -81,13 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"simulator: {exc}", file=sys.stderr)
         return 2
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    stop = stop_signal()
     try:
         server.start()
     except OSError as exc:

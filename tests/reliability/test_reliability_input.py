@@ -37,6 +37,7 @@ from devtools.simulator import (
     DEFAULT_WORKSPACE,
     SimulatorServer,
 )
+from tests.support.e2e import job_body
 from tests.support.host import HostProcess, start_host, wait_for
 from tests.support.orchestration import ORCHESTRATION, Harness
 from tests.support.reliability import TALLY, DecoyServer, OutboundGuard, sizes
@@ -99,14 +100,21 @@ hostile_value = st.one_of(hostile_text, json_junk)
 
 def valid_body(job_id: str) -> dict[str, Any]:
     """A request the app accepts (for a job the simulator does not have)."""
-    return {
-        "subscriptionId": DEFAULT_SUBSCRIPTION_ID,
-        "resourceGroupName": DEFAULT_RESOURCE_GROUP,
-        "workspaceName": DEFAULT_WORKSPACE,
-        "jobId": job_id,
-        "authToken": "fuzz-token",
-        "options": {"pollIntervalSeconds": 1, "maxPollIntervalSeconds": 1, "timeoutSeconds": 5},
-    }
+    return job_body(
+        job_id,
+        authToken="fuzz-token",
+        options={"pollIntervalSeconds": 1, "maxPollIntervalSeconds": 1, "timeoutSeconds": 5},
+    )
+
+
+def fuzz_settings(examples: int) -> Any:
+    """Hypothesis settings of every fuzz test here: repeatable, no per-example deadline."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        derandomize=True,
+    )
 
 
 FIELDS = [*COORDINATES, "apiVersion", "authToken", "endpoint", "location", "options", "extra"]
@@ -199,12 +207,7 @@ def test_http_api_rejects_hostile_bodies_and_queries(
     trail = Trail()
     counter = itertools.count()
 
-    @settings(
-        max_examples=sizes().http_examples,
-        deadline=None,
-        suppress_health_check=list(HealthCheck),
-        derandomize=True,
-    )
+    @fuzz_settings(sizes().http_examples)
     @given(
         changes=st.dictionaries(st.sampled_from(FIELDS), hostile_value, min_size=1, max_size=3),
         wait=st.one_of(
@@ -266,12 +269,7 @@ def test_http_api_rejects_raw_junk_and_hostile_routes(
         )
         assert trail.record(response) == 400, raw[:40]
 
-    @settings(
-        max_examples=sizes().http_examples,
-        deadline=None,
-        suppress_health_check=list(HealthCheck),
-        derandomize=True,
-    )
+    @fuzz_settings(sizes().http_examples)
     @given(
         raw=st.binary(max_size=300),
         instance=st.one_of(
@@ -312,12 +310,7 @@ def test_event_grid_logs_and_acknowledges_hostile_events(
     counter = itertools.count()
     sent_ids: list[str] = []
 
-    @settings(
-        max_examples=sizes().event_examples,
-        deadline=None,
-        suppress_health_check=list(HealthCheck),
-        derandomize=True,
-    )
+    @fuzz_settings(sizes().event_examples)
     @given(
         schema=st.sampled_from(["eventgrid", "cloudevents"]),
         event_type=st.one_of(st.just("Quantum.Job.CostAlert"), hostile_value),
@@ -413,12 +406,7 @@ def test_input_checks_and_alert_decisions_in_process(
     settings_now = load_settings()
     tried = itertools.count()
 
-    @settings(
-        max_examples=sizes().inprocess_examples,
-        deadline=None,
-        suppress_health_check=list(HealthCheck),
-        derandomize=True,
-    )
+    @fuzz_settings(sizes().inprocess_examples)
     @given(
         changes=st.dictionaries(st.sampled_from(FIELDS), hostile_value, min_size=1, max_size=4),
         subject=hostile_value,
