@@ -8,6 +8,7 @@ body by default (as the live service does) where the spec declares only 200.
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -18,6 +19,7 @@ from devtools.simulator import SimulatorServer
 from devtools.simulator.routing import PARAMETER_RULES
 from devtools.simulator.versions import SUPPORTED, ApiVersion
 from tests.support.spec import (
+    SPECS_DIR,
     declared_statuses,
     definition_errors,
     find_operation,
@@ -252,3 +254,19 @@ def test_error_bodies_are_error_responses(simulator: SimulatorServer, sim_token:
                 == []
             )
         assert response.headers["x-ms-error-code"] == response.json()["error"]["code"]
+
+
+def test_spec_copies_hold_facts_only() -> None:
+    # The repository keeps the official documents without their prose (specs/README.md):
+    # re-applying the refresh script's filter changes nothing, and paths and schemas remain.
+    from scripts.refresh_specs import DROPPED_FIELDS, PROSE_FIELDS, facts_only
+
+    documents = sorted(SPECS_DIR.glob("azure-quantum-data-plane-*.json"))
+    assert len(documents) == 4
+    for path in documents:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        assert facts_only(document) == document, path.name
+        text = path.read_text(encoding="utf-8")
+        assert all(f'"{name}":' not in text for name in DROPPED_FIELDS)
+        assert not any(f'"{name}": "' in text for name in PROSE_FIELDS), path.name
+        assert document["paths"] and document["definitions"]

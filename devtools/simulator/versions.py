@@ -23,7 +23,7 @@ class ApiVersion:
 
     name: str
     spec: str
-    """The version of the spec document in shared/specs that governs this api-version."""
+    """The version of the spec document in specs/ that governs this api-version."""
     cancel_by_post: bool
     """True when Jobs_Cancel is ``POST …:cancel`` and ``DELETE`` really deletes."""
     full_status_enum: bool

@@ -21,7 +21,8 @@ import jsonschema
 
 from devtools.simulator.versions import lookup
 
-SPECS_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "specs"
+#: The repository's facts-only copy of the official documents (see specs/README.md).
+SPECS_DIR = Path(__file__).resolve().parents[2] / "specs"
 
 
 def spec_document_version(api_version: str) -> str:
@@ -40,7 +41,7 @@ def load_spec(api_version: str) -> dict[str, Any]:
     path = SPECS_DIR / f"azure-quantum-data-plane-{spec_document_version(api_version)}.json"
     if not path.exists():
         raise FileNotFoundError(
-            f"spec document not found: {path} (shared/specs must sit beside the repository)"
+            f"spec document not found: {path} (see specs/README.md to refresh the copies)"
         )
     with path.open(encoding="utf-8") as handle:
         document: dict[str, Any] = json.load(handle)
