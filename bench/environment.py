@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import workflow.schedule
+from devtools.durable import DurableEngine
 from devtools.simulator import Options, SimulatorServer
+from devtools.virtual_run import Harness, Run
 
 #: Any non-empty token is accepted by a simulator started without ``--token``.
 BENCH_TOKEN = "bench-token"
@@ -41,3 +43,22 @@ def schedule_setting(name: str, value: float) -> Iterator[None]:
         yield
     finally:
         setattr(workflow.schedule, name, saved)
+
+
+def run_app(
+    simulator: SimulatorServer,
+    job_id: str,
+    options: dict[str, float],
+    *,
+    rtt_seconds: float = 0.0,
+    budget_seconds: float | None = None,
+    on_slice: Callable[[DurableEngine], None] | None = None,
+) -> Run:
+    """Cancel ``job_id`` through the real orchestration in virtual time, on an engine of its
+    own (so its stats are this run's alone); see devtools.virtual_run."""
+    harness = Harness(simulator, BENCH_TOKEN, rtt_seconds=rtt_seconds)
+    run = harness.run(
+        harness.request(job_id, options=options), budget_seconds=budget_seconds, on_slice=on_slice
+    )
+    run.engine.close()
+    return run

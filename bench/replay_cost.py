@@ -15,8 +15,7 @@ from dataclasses import dataclass
 import workflow.schedule
 from devtools.simulator import SimulatorServer
 
-from .app_run import run_app
-from .environment import schedule_setting
+from .environment import run_app, schedule_setting
 
 POLL_COUNTS: tuple[int, ...] = (10, 100, 1_000, 10_000)
 QUICK_POLL_COUNTS: tuple[int, ...] = (10, 100, 1_000)
@@ -76,13 +75,13 @@ def run_polls(
             simulator, job_id, options, budget_seconds=budget_seconds, on_slice=keep_log_small
         )
     stats = run.stats
-    finished = run.finished and run.runtime_status == "Completed"
+    finished = run.finished and run.status.runtime_status.value == "Completed"
     reason = ""
     if not finished:
         reason = (
             f"wall-time budget of {budget_seconds:g} s ran out after {run.polls} of {polls} polls"
             if not run.finished
-            else f"ended {run.runtime_status}: {run.output}"
+            else f"ended {run.status.runtime_status.value}: {run.status.output}"
         )
     elif run.polls != polls:
         reason = f"made {run.polls} polls, expected {polls}"

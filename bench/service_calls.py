@@ -17,8 +17,7 @@ import workflow.schedule
 from appsettings import DEFAULT_MAX_POLL_INTERVAL_SECONDS, DEFAULT_POLL_INTERVAL_SECONDS
 from devtools.simulator import SimulatorServer
 
-from .app_run import run_app
-from .environment import schedule_setting
+from .environment import run_app, schedule_setting
 from .loops import run_loop
 from .schedules import LOOP_SCHEDULES, LoopSchedule
 
@@ -125,9 +124,10 @@ def run_app_schedule(
     }
     with schedule_setting("POLL_GROWTH_FACTOR", schedule.growth):
         run = run_app(simulator, job_id, options, rtt_seconds=rtt_seconds)
-    final = run.output.get("finalStatus", "?") if isinstance(run.output, dict) else "?"
-    if run.runtime_status != "Completed":
-        final = f"{run.runtime_status}: {run.output}"
+    status = run.status
+    final = status.output.get("finalStatus", "?") if isinstance(status.output, dict) else "?"
+    if status.runtime_status.value != "Completed":
+        final = f"{status.runtime_status.value}: {status.output}"
     return measure(simulator, job_id, seconds, schedule.key, final)
 
 

@@ -4,20 +4,25 @@ on the server's side, catch the signals that stop it.
 
 Used by the demo, the end-to-end tests and the benchmarks, so that all of them start, signal
 and clean up the servers the same way. Only the process started here is ever signalled.
+``start_host`` starts ``devtools.host`` with an environment isolated from the developer's
+shell; ``wait_for`` is the one way to wait for something a server does.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import IO
+from typing import IO, Any
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 READY = re.compile(r"listening on (http://127\.0\.0\.1:\d+)")
@@ -139,6 +144,82 @@ def _wait_ready(process: subprocess.Popen[str], name: str, timeout: float) -> st
         process.wait(5)
         raise LaunchError(f"{name} exited with code {process.returncode}")
     return found[0]
+
+
+#: Settings a developer's shell or local.settings.json might set that would change a run.
+ISOLATED_SETTINGS = (
+    "QUANTUM_ENDPOINT",
+    "QUANTUM_LOCATION",
+    "QUANTUM_API_VERSION",
+    "JOB_ALERT_EVENT_TYPES",
+)
+_IDENTITY_PREFIXES = ("AZURE_", "IDENTITY_", "MSI_")
+
+
+def start_host(
+    state_dir: Path,
+    *,
+    quantum_endpoint: str | None = None,
+    allow_loopback: bool = True,
+    env: Mapping[str, str] | None = None,
+    app_dir: Path = PROJECT_ROOT,
+    timeout: float = 30.0,
+    log_path: Path | None = None,
+    log_level: str = "INFO",
+    queue_polling: bool = False,
+) -> ServerProcess:
+    """Start ``python -m devtools.host`` on a free port and wait until it listens.
+
+    ``quantum_endpoint`` becomes QUANTUM_ENDPOINT (the simulator's URL), ``allow_loopback``
+    QUANTUM_ALLOW_LOOPBACK; ``env`` adds or overrides variables. The app's identity never goes
+    looking for a real token service (IMDS at 169.254.169.254, a developer's Azure login): it
+    asks the simulator's loopback identity endpoint, or a closed loopback port without one.
+    """
+    state_dir.mkdir(parents=True, exist_ok=True)
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ISOLATED_SETTINGS and not k.startswith(_IDENTITY_PREFIXES)
+    }
+    environment["PYTHONUNBUFFERED"] = "1"
+    environment["IDENTITY_ENDPOINT"] = (
+        f"{quantum_endpoint}/_simulator/identity/token"
+        if quantum_endpoint
+        else "http://127.0.0.1:9/no-identity"
+    )
+    environment["IDENTITY_HEADER"] = "devhost"
+    environment["QUANTUM_ALLOW_LOOPBACK"] = "true" if allow_loopback else "false"
+    if quantum_endpoint is not None:
+        environment["QUANTUM_ENDPOINT"] = quantum_endpoint
+    environment.update(env or {})
+    if log_path is None:
+        handle, name = tempfile.mkstemp(prefix="devhost-", suffix=".log", dir=state_dir)
+        os.close(handle)
+        log_path = Path(name)
+    args = ["devtools.host", "--port", "0", "--app-dir", str(app_dir)]
+    args += ["--state-dir", str(state_dir), "--log-level", log_level]
+    if queue_polling:
+        args.append("--queue-polling")
+    return ServerProcess.start(args, env=environment, log_path=log_path, timeout=timeout)
+
+
+def wait_for(
+    probe: Callable[[], Any],
+    *,
+    timeout: float = 30.0,
+    interval: float = 0.25,
+    message: str = "condition",
+) -> Any:
+    """Call ``probe`` until it returns a truthy value, and return it; TimeoutError after
+    ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{message} not reached within {timeout}s")
+        time.sleep(interval)
 
 
 def stop_signal() -> threading.Event:

@@ -40,6 +40,7 @@ from devtools.durable import history as h
 from devtools.durable.episode import build_context
 from devtools.durable.functions import FunctionRegistry
 from devtools.durable.history import EventType
+from devtools.durable.limits import Limits, PayloadTooLarge, QueuePolling, timespan_seconds
 from devtools.durable.retry import RetryPolicy
 from devtools.durable.state import InstanceState
 
@@ -220,6 +221,42 @@ def multi_step(context: Ctx) -> Orch:
     return [a, b, c]
 
 
+@app.activity_trigger(input_name="size")
+def sized_result(size: int) -> str:
+    return "r" * size
+
+
+@app.activity_trigger(input_name="text")
+def length_of(text: str) -> int:
+    return len(text)
+
+
+@app.orchestration_trigger(context_name="context")
+def payloads(context: Ctx) -> Orch:
+    """Makes one payload of the asked size: custom status, activity input/result or output."""
+    ask = context.get_input()
+    kind, size = ask["kind"], ask["size"]
+    if kind == "status":
+        context.set_custom_status("s" * size)
+    elif kind == "activity input":
+        yield context.call_activity("length_of", "i" * size)
+    elif kind == "activity result":
+        try:
+            yield context.call_activity("sized_result", size)
+        except Exception as exc:
+            return f"caught: {str(exc).splitlines()[0]}"
+    elif kind == "continue" and not ask.get("again"):
+        context.continue_as_new({"kind": kind, "size": size, "again": True, "pad": "c" * size})
+        return None
+    return "o" * size if kind == "output" else "done"
+
+
+@app.orchestration_trigger(context_name="context")
+def returns_input(context: Ctx) -> Orch:
+    return context.get_input()
+    yield  # a generator, as every orchestrator
+
+
 # --- helpers ------------------------------------------------------------------------------
 @pytest.fixture
 def engines() -> Iterator[Callable[..., DurableEngine]]:
@@ -360,6 +397,96 @@ def test_start_refused_while_running_and_allowed_after_completion(
         engine.start_new("nope")
 
 
+def test_any_state_policy_replaces_a_running_instance(
+    engines: Callable[..., DurableEngine],
+) -> None:
+    engine = engines(start_policy="AnyState")
+    engine.start_new("waits_long", "again", "first")
+    engine.run_until_idle(max_steps=2, raise_on_budget=False)
+    assert engine.get_status("again").runtime_status is RuntimeStatus.RUNNING  # type: ignore[union-attr]
+    engine.start_new("sequence", "again", "second")  # no refusal: the running one is replaced
+    engine.run_until_idle()
+    status = engine.get_status("again")
+    assert status is not None and status.runtime_status is RuntimeStatus.COMPLETED
+    assert status.name == "sequence" and status.output[0] == "hello second"
+
+
+# The extension's 16 KB custom-status cap counts UTF-16 bytes of the JSON text: 2 per
+# character here, plus the two quotes.
+STATUS_CAP_CHARS = 16 * 1024 // 2 - 2
+
+
+@pytest.mark.parametrize(
+    ("kind", "size", "fails"),
+    [
+        ("status", STATUS_CAP_CHARS, False),
+        ("status", STATUS_CAP_CHARS + 1, True),
+        ("activity input", 1024 * 1024 - 2, False),
+        ("activity input", 1024 * 1024, True),
+        ("output", 1024 * 1024, True),
+        ("continue", 1024 * 1024, True),
+    ],
+)
+def test_custom_status_and_payloads_are_capped_like_the_backends(
+    engines: Callable[..., DurableEngine], kind: str, size: int, fails: bool
+) -> None:
+    engine = engines()
+    engine.start_new("payloads", "big", {"kind": kind, "size": size})
+    engine.run_until_idle()
+    status = engine.get_status("big")
+    assert status is not None
+    if not fails:
+        assert status.runtime_status is RuntimeStatus.COMPLETED, status.output
+        return
+    assert status.runtime_status is RuntimeStatus.FAILED
+    expected = "16 KB" if kind == "status" else "at most 1,048,576 bytes per payload"
+    assert expected in status.output, status.output
+
+
+def test_oversize_activity_result_fails_the_task_and_start_input_is_refused(
+    engines: Callable[..., DurableEngine],
+) -> None:
+    engine = engines()
+    engine.start_new("payloads", "result", {"kind": "activity result", "size": 2 * 1024 * 1024})
+    engine.run_until_idle()
+    output = engine.get_status("result").output  # type: ignore[union-attr]
+    assert output.startswith("caught:") and "result of activity 'sized_result'" in output
+    with pytest.raises(PayloadTooLarge):
+        engine.start_new("returns_input", "huge", "x" * (1024 * 1024))
+    assert engine.get_status("huge") is None
+    relaxed = engines(limits=Limits(max_payload_bytes=None, max_custom_status_utf16_bytes=None))
+    relaxed.start_new("returns_input", "huge", "x" * (1024 * 1024))
+    relaxed.run_until_idle()
+    assert relaxed.get_status("huge").runtime_status is RuntimeStatus.COMPLETED  # type: ignore[union-attr]
+
+
+def test_queue_polling_backs_off_to_the_maximum_and_resets_on_work() -> None:
+    polling = QueuePolling(longest=timespan_seconds("00:00:01.5"))
+    assert [polling.next_wait() for _ in range(6)] == [0.1, 0.2, 0.4, 0.8, 1.5, 1.5]
+    polling.found_work()
+    assert polling.next_wait() == 0.1
+    assert timespan_seconds("1.02:03:04") == 93784.0
+    with pytest.raises(ValueError):
+        timespan_seconds("30s")
+
+
+def test_idle_polling_makes_a_new_start_wait_for_the_next_poll() -> None:
+    # With polling every 1.2 s, a start made 0.3 s after a poll is seen about 0.9 s later;
+    # without the model the loop wakes at once.
+    engine = DurableEngine(
+        app, clock=RealClock(), queue_polling=QueuePolling(longest=1.2, shortest=1.2)
+    )
+    engine.start()
+    try:
+        time.sleep(0.3)
+        began = time.monotonic()
+        engine.start_new("returns_input", "late", "x")
+        engine.wait_for_completion("late", timeout=10)
+        assert time.monotonic() - began >= 0.6
+    finally:
+        engine.stop(timeout=5)
+
+
 # --- timers and virtual time --------------------------------------------------------------
 def test_thirty_minute_poll_loop_replays_in_virtual_time(
     engines: Callable[..., DurableEngine],
@@ -371,13 +498,11 @@ def test_thirty_minute_poll_loop_replays_in_virtual_time(
     engine = engines(clock=clock, on_advance=hooked.append)
     start = clock.now()
     engine.start_new("poll_loop", "poll", {"minutes": 30})
-    began = time.perf_counter()
     engine.run_until_idle()
-    elapsed = time.perf_counter() - began
 
     status = engine.get_status("poll", show_history=True)
     assert status is not None and status.output == 30
-    assert elapsed < 1.0
+    # Virtual time: the clock moved only by jumps to the timers, never by waiting.
     assert clock.now() - start == timedelta(minutes=30)
     assert sum(moved) == sum(hooked) == 30 * 60
     fired = kinds(status.history or [], EventType.TIMER_FIRED)

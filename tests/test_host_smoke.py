@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from devtools.simulator import (
     SimulatorServer,
 )
 from tests.support import host as host_support
-from tests.support.e2e import job_body
+from tests.support.e2e import job_body, wait_finished
 from tests.support.host import HostProcess, start_host, wait_for
 
 devhost = host_support.devhost  # the fixture factory, made visible to this module
@@ -142,12 +143,6 @@ def test_sigterm_stops_cleanly(devhost: Start) -> None:
     assert "host stopped" not in host.log_text()  # stdout, not the log
 
 
-def _finished(status_url: str) -> dict[str, Any] | None:
-    response = requests.get(status_url, timeout=TIMEOUT)
-    body: dict[str, Any] = response.json()
-    return body if response.status_code == 200 and body["runtimeStatus"] != "Running" else None
-
-
 def test_one_full_cancellation(devhost: Start, simulator: SimulatorServer, sim_token: str) -> None:
     job_id = simulator.seed_job(str(uuid.uuid4()))
     host = devhost(quantum_endpoint=simulator.url)
@@ -160,11 +155,8 @@ def test_one_full_cancellation(devhost: Start, simulator: SimulatorServer, sim_t
     payload = started.json()
     assert started.headers["Location"] == payload["statusQueryGetUri"]
     assert payload["statusQueryGetUri"].startswith(host.url + "/runtime/webhooks/durabletask/")
-    status = wait_for(
-        lambda: _finished(payload["statusQueryGetUri"]),
-        timeout=60,
-        message="orchestration finished",
-    )
+    assert wait_finished(host, payload["id"])["runtimeStatus"] == "Completed"
+    status = requests.get(payload["statusQueryGetUri"], timeout=TIMEOUT).json()
     assert status["runtimeStatus"] == "Completed", status
     # Like the extension, the management API shows the input unless showInput=false.
     assert status["input"]["jobId"] == job_id
@@ -206,10 +198,60 @@ def test_sigkill_then_restart_resumes_the_orchestration(
     wait_for(polling, timeout=30, message="confirm phase")
     first.kill()
     second = devhost(state_dir=state, quantum_endpoint=simulator.url)
-    document = wait_for(
-        lambda: _finished(f"{second.url}/api/cancel-running-job/{started['id']}"),
-        timeout=60,
-        message="resumed orchestration finished",
-    )
+    document = wait_finished(second, started["id"])
     assert document["runtimeStatus"] == "Completed"
     assert document["outputs"]["outcome"] == "cancelled"
+
+
+START_POLICY = "AzureFunctionsJobHost__extensions__durableTask__overridableExistingInstanceStates"
+
+
+@pytest.mark.parametrize(("policy", "replaced"), [(None, False), ("AnyState", True)])
+def test_second_start_of_a_running_instance_follows_the_start_policy(
+    devhost: Start, simulator: SimulatorServer, sim_token: str, policy: str | None, replaced: bool
+) -> None:
+    # The same racing start the app relies on, at the extension's own API: refused under the
+    # default (NonRunningStates, from host.json or absent), replacing the run under AnyState.
+    job = simulator.seed_job(str(uuid.uuid4()), lifecycle="stuck-cancelling")
+    started = devhost(
+        quantum_endpoint=simulator.url, env={START_POLICY: policy} if policy else None
+    )
+    base = f"{started.url}/runtime/webhooks/durabletask"
+    instance_id = "race-" + job
+    first = job_body(
+        job, endpoint=simulator.url, authToken=sim_token, apiVersion="2026-01-15-preview"
+    )
+    second = {**first, "options": {**first["options"], "timeoutSeconds": 30}}
+    url = f"{base}/orchestrators/cancel_running_job/{instance_id}"
+    assert requests.post(url, json=first, timeout=TIMEOUT).status_code == 202
+    wait_for(
+        lambda: simulator.job_state(job)["counters"]["cancelRequests"] == 1,
+        message="the first run sent its cancel",
+    )
+    again = requests.post(url, json=second, timeout=TIMEOUT)
+    status = requests.get(f"{base}/instances/{instance_id}", timeout=TIMEOUT).json()
+    if replaced:
+        assert again.status_code == 202
+        assert status["input"]["options"]["timeoutSeconds"] == 30
+    else:
+        assert again.status_code == 409, again.text
+        assert status["input"]["options"]["timeoutSeconds"] == first["options"]["timeoutSeconds"]
+    requests.post(f"{base}/instances/{instance_id}/terminate?reason=done", timeout=TIMEOUT)
+
+
+def test_host_json_overrides_and_defaults(tmp_path: Path) -> None:
+    from devtools.host.settings import read_host_json
+
+    (tmp_path / "host.json").write_text(
+        '{"extensions": {"durableTask": {"hubName": "Hub", '
+        '"storageProvider": {"maxQueuePollingInterval": "00:00:05"}}}}'
+    )
+    config = read_host_json(tmp_path, environ={})
+    assert config.overridable_existing_instance_states == "NonRunningStates"  # the default
+    assert config.max_queue_polling_interval == "00:00:05"
+    polling = "AzureFunctionsJobHost__extensions__durableTask__storageProvider__"
+    override = {START_POLICY.upper(): "AnyState", polling + "maxQueuePollingInterval": "00:00:01"}
+    config = read_host_json(tmp_path, environ=override)
+    assert config.overridable_existing_instance_states == "AnyState"
+    assert config.max_queue_polling_interval == "00:00:01"
+    assert config.hub_name == "Hub"

@@ -35,6 +35,7 @@ from .errors import (
     UnknownFunctionError,
 )
 from .functions import app_functions
+from .limits import Limits, PayloadTooLarge, QueuePolling, StartPolicy
 from .state import RuntimeStatus
 from .stats import EngineStats
 from .status import OrchestrationStatus
@@ -52,12 +53,16 @@ __all__ = [
     "InstanceNotRunningError",
     "InstanceStore",
     "JsonFileStore",
+    "Limits",
     "ManualClock",
     "NonDeterminismError",
     "OrchestrationStatus",
+    "PayloadTooLarge",
+    "QueuePolling",
     "RealClock",
     "RuntimeStatus",
     "SimulatedCrash",
+    "StartPolicy",
     "StepBudgetExceeded",
     "UnknownFunctionError",
     "app_functions",

@@ -41,10 +41,12 @@ from .errors import (
 from .functions import (
     ActivityOutcome,
     FunctionRegistry,
+    failure_outcome,
     invoke_activity,
     missing_activity_outcome,
 )
 from .history import EventType
+from .limits import DEFAULT_START_POLICY, Limits, PayloadTooLarge, QueuePolling, StartPolicy
 from .state import ActivityWorkItem, InstanceState, RuntimeStatus, TimerWorkItem
 from .stats import EngineStats
 from .status import OrchestrationStatus
@@ -75,6 +77,9 @@ class DurableEngine:
         on_advance: Callable[[float], None] | None = None,
         crash_at_step: int | None = None,
         step_hook: StepHook | None = None,
+        start_policy: StartPolicy = DEFAULT_START_POLICY,
+        limits: Limits | None = None,
+        queue_polling: QueuePolling | None = None,
     ) -> None:
         """Build an engine over ``app`` and resume every instance found in ``store``.
 
@@ -84,6 +89,9 @@ class DurableEngine:
         loop raise NonDeterminismError (after failing the instance) so tests notice.
         ``on_advance(seconds)`` is called whenever virtual time jumps to a timer.
         ``crash_at_step=N`` raises SimulatedCrash at the N-th checkpoint.
+        ``start_policy`` is host.json's overridableExistingInstanceStates; ``limits`` the
+        payload and custom-status caps (see limits.py; on by default); ``queue_polling``
+        models the Azure Storage backend's idle polling in the real-time loop (off: None).
         """
         if activity_workers < 1:
             raise ValueError("activity_workers must be at least 1")
@@ -95,6 +103,9 @@ class DurableEngine:
         self._raise_on_nondeterminism = raise_on_nondeterminism
         self._on_advance = on_advance
         self._crash_at_step = crash_at_step
+        self._start_policy = start_policy
+        self.limits = limits if limits is not None else Limits()
+        self._polling = queue_polling
         #: Called as step_hook(kind, instance_id) at every checkpoint (tests may set it).
         self.step_hook = step_hook
         self._lock = threading.RLock()
@@ -127,17 +138,21 @@ class DurableEngine:
     ) -> str:
         """Create an instance (Pending) and queue its ExecutionStarted; returns its id.
 
-        Raises InstanceAlreadyExistsError if that id is Pending or Running; a Completed,
-        Failed or Terminated instance is replaced. The input is serialised like the
-        Python client does (df_dumps, custom objects via to_json).
+        Under the NonRunningStates policy, raises InstanceAlreadyExistsError if that id is
+        Pending or Running; a Completed, Failed or Terminated instance is replaced (under
+        AnyState, any instance is). PayloadTooLarge when the input is over the cap. The input
+        is serialised like the Python client does (df_dumps, custom objects via to_json).
         """
         self._ensure_alive()
         handler = self._registry.orchestrator(function_name)
         instance_id = instance_id or uuid.uuid4().hex
         input_json = None if input is None else json.dumps(input, default=_serialize_custom_object)
+        self.limits.check_payload("orchestration input", input_json)
         with self._lock:
             existing = self._instances.get(instance_id)
-            if existing is not None and not existing.status.is_terminal:
+            running = existing is not None and not existing.status.is_terminal
+            if running and self._start_policy == "NonRunningStates":
+                assert existing is not None
                 raise InstanceAlreadyExistsError(
                     f"An Orchestration instance with the status {existing.status.value} "
                     f"already exists: {instance_id}"
@@ -267,6 +282,13 @@ class DurableEngine:
         try:
             while not stop_event.is_set():
                 if self._pump(batch_activities=False):
+                    if self._polling is not None:
+                        self._polling.found_work()
+                    continue
+                if self._polling is not None:
+                    # Idle queues are polled with a back-off: new messages (starts, results,
+                    # due timers) wait for the next poll, however soon they arrived.
+                    stop_event.wait(self._polling.next_wait())
                     continue
                 with self._cond:
                     if self._any_done() or self._runnable_ids():
@@ -358,7 +380,9 @@ class DurableEngine:
         handler = self._registry.orchestrator(state.name)
         now = self._clock.now()
         # Only this dispatcher changes history, so the orchestrator runs without the lock.
-        result = run_episode(handler, state, new_events, now, strict=self._strict)
+        result = run_episode(
+            handler, state, new_events, now, strict=self._strict, limits=self.limits
+        )
         with self._lock:
             self.stats.record_episode(result.events_replayed, result.cpu_seconds)
             self.stats.strict_mismatches += len(result.strict_mismatches)
@@ -471,6 +495,11 @@ class DurableEngine:
             if function is None
             else invoke_activity(function, item.input)
         )
+        if outcome.succeeded:
+            try:
+                self.limits.check_payload(f"result of activity '{item.name}'", outcome.result)
+            except PayloadTooLarge as exc:
+                outcome = failure_outcome(item.name, exc)
         with self._lock:
             self.stats.activities_executed += 1
             if not outcome.succeeded:

@@ -23,6 +23,7 @@ import azure.functions as func
 from . import history as h
 from .functions import RegisteredFunction
 from .history import Event, EventType, OrchestrationStatusCode
+from .limits import Limits, PayloadTooLarge
 from .replay import NonDeterministic, ReplayOutcome, replay_actions
 from .state import ActivityWorkItem, InstanceState, TimerWorkItem
 
@@ -151,13 +152,16 @@ def run_episode(
     now: datetime,
     *,
     strict: bool = True,
+    limits: Limits | None = None,
 ) -> EpisodeResult:
     """Run one episode of ``state`` delivering ``new_events`` at time ``now``.
 
     Pure with respect to ``state``: the caller commits the result. With ``strict``, a
     replay that changes an activity input or a timer's fireAt also fails the instance
-    (the extension itself only compares kind and name). Raises NotImplementedError for
-    unsupported actions (fail loudly, never guess).
+    (the extension itself only compares kind and name). ``limits`` fails the instance, as
+    the extension and the Durable Task Scheduler would, when the custom status or a payload
+    it produced is over its cap. Raises NotImplementedError for unsupported actions (fail
+    loudly, never guess).
     """
     prefix = [h.orchestrator_started(now), *new_events]
     terminated = next(
@@ -218,6 +222,11 @@ def run_episode(
         )
 
     events = [*prefix, *replay.scheduled]
+    oversize = _oversize(sdk_state, replay, custom_status, limits)
+    if oversize is not None:
+        message = f"Orchestrator function '{state.name}' failed: {oversize}"
+        failed = h.execution_completed(now, replay.next_id, OrchestrationStatusCode.FAILED, message)
+        return result(Outcome.FAILED, [*prefix, failed], output=message)
     common: dict[str, Any] = {
         "activities": replay.activities,
         "timers": replay.timers,
@@ -253,3 +262,23 @@ def run_episode(
         )
         return result(Outcome.COMPLETED, [*events, completed], output=output, **common)
     return result(Outcome.RUNNING, events, **common)
+
+
+def _oversize(
+    sdk_state: dict[str, Any], replay: ReplayOutcome, custom_status: Any, limits: Limits | None
+) -> str | None:
+    """Why this episode's custom status or payloads break the caps, or None."""
+    if limits is None:
+        return None
+    try:
+        if custom_status is not _UNCHANGED:
+            limits.check_custom_status(custom_status)
+        for activity in replay.activities:
+            limits.check_payload(f"input of activity '{activity.name}'", activity.input)
+        if replay.continue_as_new:
+            limits.check_payload("continue-as-new input", replay.continue_input)
+        if sdk_state.get("isDone") and not replay.continue_as_new:
+            limits.check_payload("orchestration output", json.dumps(sdk_state.get("output")))
+    except PayloadTooLarge as exc:
+        return str(exc)
+    return None

@@ -138,7 +138,7 @@ class ActivityOutcome:
 _STACK_FRAMES = 3
 
 
-def _rpc_failure(activity_name: str, exc: BaseException) -> ActivityOutcome:
+def failure_outcome(activity_name: str, exc: BaseException) -> ActivityOutcome:
     """Build TaskFailed Reason/Details like worker + host + extension do together.
 
     * worker: RpcException(message=f"{type}: {exc}", stack_trace=<traceback>);
@@ -217,7 +217,7 @@ def invoke_activity(function: RegisteredFunction, input_json: str | None) -> Act
         encoded = ActivityTriggerConverter.encode(value, expected_type=None)
         return ActivityOutcome(succeeded=True, result=encoded.value)
     except Exception as exc:
-        return _rpc_failure(function.name, exc)
+        return failure_outcome(function.name, exc)
 
 
 async def _await(awaitable: Any) -> Any:

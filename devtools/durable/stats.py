@@ -35,11 +35,6 @@ class EngineStats:
     #: Results or timers dropped because their execution had ended.
     stale_messages_dropped: int = 0
 
-    @property
-    def mean_events_replayed(self) -> float:
-        """Average history length sent per episode."""
-        return self.events_replayed_total / self.episodes if self.episodes else 0.0
-
     def record_episode(self, replayed: int, cpu_seconds: float) -> None:
         """Account one orchestrator invocation."""
         self.episodes += 1

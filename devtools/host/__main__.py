@@ -34,6 +34,12 @@ def parse_args(argv: list[str] | None = None) -> HostOptions:
     )
     parser.add_argument("--activity-workers", type=int, default=8)
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument(
+        "--queue-polling",
+        action="store_true",
+        help="model the Azure Storage backend's idle queue polling (host.json's "
+        "maxQueuePollingInterval): new runs and timers start up to that much late",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(),
@@ -47,6 +53,7 @@ def parse_args(argv: list[str] | None = None) -> HostOptions:
         port=args.port,
         state_dir=args.state_dir,
         activity_workers=args.activity_workers,
+        queue_polling=args.queue_polling,
     )
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from devtools.durable import DurableEngine, JsonFileStore, RealClock
+from devtools.durable import DurableEngine, JsonFileStore, QueuePolling, RealClock
+from devtools.durable.limits import start_policy, timespan_seconds
 
 from .client_binding import DurableEndpoints
 from .durable_api import DurableApi
@@ -21,15 +22,13 @@ from .http_functions import HttpFunctions
 from .invoker import FunctionInvoker
 from .metadata import FunctionIndex, index_app
 from .server import HostHTTPServer, Router
-from .settings import apply_settings, read_host_json, read_local_settings
+from .settings import SettingsFileError, apply_settings, read_host_json, read_local_settings
 
 log = logging.getLogger("devtools.host")
 
 APP_MODULE = "function_app"
 APP_ATTRIBUTE = "app"
 DEFAULT_STATE_DIR = ".devhost"
-#: The only start policy the engine implements (refuse while Pending/Running).
-ENGINE_START_POLICY = "NonRunningStates"
 
 
 @dataclass(frozen=True)
@@ -40,6 +39,8 @@ class HostOptions:
     port: int = 7071
     state_dir: Path | None = None
     activity_workers: int = 8
+    #: Model the Azure Storage backend's idle queue polling (host.json's maximum interval).
+    queue_polling: bool = False
 
     @property
     def resolved_state_dir(self) -> Path:
@@ -68,12 +69,15 @@ class Host:
         applied = apply_settings(read_local_settings(app_dir), os.environ)
         log.info("app settings from local.settings.json: %d applied", len(applied))
         config = read_host_json(app_dir)
-        if config.overridable_existing_instance_states.lower() != ENGINE_START_POLICY.lower():
-            log.warning(
-                "host.json overridableExistingInstanceStates=%s: devtools.host always refuses "
-                "a start while the instance is Pending or Running (NonRunningStates)",
-                config.overridable_existing_instance_states,
+        try:
+            policy = start_policy(config.overridable_existing_instance_states)
+            polling = (
+                QueuePolling(timespan_seconds(config.max_queue_polling_interval))
+                if options.queue_polling
+                else None
             )
+        except ValueError as exc:
+            raise SettingsFileError(f"{app_dir / 'host.json'}: {exc}") from exc
         self.app = load_app(app_dir)
         self.index: FunctionIndex = index_app(self.app)
         state_dir = options.resolved_state_dir
@@ -82,6 +86,8 @@ class Host:
             store=JsonFileStore(state_dir / "instances"),
             clock=RealClock(),
             activity_workers=options.activity_workers,
+            start_policy=policy,
+            queue_polling=polling,
         )
         self.invoker = FunctionInvoker(str(app_dir))
         self.server = HostHTTPServer(options.port, _unwired_router())

@@ -7,8 +7,9 @@ URLs point to). Routes, status codes and bodies follow HttpApiHandler.cs:
 
 * ``POST orchestrators/{functionName}[/{instanceId}]`` → 202 check-status payload with
   ``Location`` and ``Retry-After: 10``; unknown orchestrator → 400 with ``ExceptionMessage``
-  (the SDK raises it); an instance that is Pending/Running (host.json
-  ``overridableExistingInstanceStates: NonRunningStates``) → 409; invalid JSON → 400.
+  (the SDK raises it), as is an input over the payload cap; an instance that is
+  Pending/Running under host.json ``overridableExistingInstanceStates: NonRunningStates`` (the
+  extension's default) → 409, under ``AnyState`` it is replaced; invalid JSON → 400.
 * ``GET instances/{id}`` → 202 (Pending/Running, ``Location``, ``Retry-After: 5``), 200
   (Completed, Terminated, and Failed unless ``returnInternalServerErrorOnFailure=true``,
   then 500), 404 unknown.
@@ -39,6 +40,7 @@ from devtools.durable import (
     InstanceNotFoundError,
     InstanceNotRunningError,
     OrchestrationStatus,
+    PayloadTooLarge,
     RuntimeStatus,
     UnknownFunctionError,
 )
@@ -164,7 +166,7 @@ class DurableApi:
             return json_response(400, error_body("Invalid JSON content", exc))
         try:
             started = self._engine.start_new(function_name, instance_id or None, value)
-        except UnknownFunctionError as exc:
+        except (UnknownFunctionError, PayloadTooLarge) as exc:
             return self._bad_argument(exc)
         except InstanceAlreadyExistsError as exc:
             return json_response(409, error_body(str(exc)))

@@ -3,6 +3,8 @@
 ``local.settings.json`` → ``Values`` supplies app settings, but a variable already in the
 environment wins (Core Tools behaves the same), and the merged values are put into
 ``os.environ`` because that is how the Python worker exposes app settings to the app.
+As in the Functions host, an app setting ``AzureFunctionsJobHost__a__b`` overrides host.json's
+``a.b`` (names compared case-insensitively).
 """
 
 from __future__ import annotations
@@ -20,8 +22,11 @@ HOST_JSON = "host.json"
 DEFAULT_HUB_NAME = "TestHubName"
 #: Functions' default HTTP route prefix (host.json ``extensions.http.routePrefix``).
 DEFAULT_ROUTE_PREFIX = "api"
-#: The extension's default: a second start replaces an instance in any state.
-DEFAULT_OVERRIDABLE_STATES = "AnyState"
+#: The extension's default since Durable Functions 2.0 (DurableTaskOptions).
+DEFAULT_OVERRIDABLE_STATES = "NonRunningStates"
+#: Azure Storage provider's default maxQueuePollingInterval.
+DEFAULT_MAX_QUEUE_POLLING = "00:00:30"
+HOST_OVERRIDE_PREFIX = "AzureFunctionsJobHost__"
 
 
 class SettingsFileError(ValueError):
@@ -58,6 +63,8 @@ class HostConfig:
     hub_name: str
     route_prefix: str
     overridable_existing_instance_states: str
+    #: extensions.durableTask.storageProvider.maxQueuePollingInterval (a TimeSpan).
+    max_queue_polling_interval: str
 
 
 def read_host_json(app_dir: Path, environ: Mapping[str, str] | None = None) -> HostConfig:
@@ -65,24 +72,57 @@ def read_host_json(app_dir: Path, environ: Mapping[str, str] | None = None) -> H
     env = os.environ if environ is None else environ
     path = app_dir / HOST_JSON
     document: Any = _read_json(path) if path.is_file() else {}
+    if not isinstance(document, dict):
+        raise SettingsFileError(f"{path}: must be a JSON object")
+    _apply_overrides(document, env)
     extensions = _section(document, "extensions")
     durable = _section(extensions, "durableTask")
     http = _section(extensions, "http")
-    hub = str(durable.get("hubName") or DEFAULT_HUB_NAME)
+    provider = _section(durable, "storageProvider")
+    hub = str(_get(durable, "hubName") or DEFAULT_HUB_NAME)
     if len(hub) > 2 and hub.startswith("%") and hub.endswith("%"):
         # host.json may name an app setting instead of a literal hub name.
         hub = env.get(hub[1:-1], "") or DEFAULT_HUB_NAME
-    prefix = http.get("routePrefix", DEFAULT_ROUTE_PREFIX)
-    states = durable.get("overridableExistingInstanceStates", DEFAULT_OVERRIDABLE_STATES)
+    prefix = _get(http, "routePrefix", DEFAULT_ROUTE_PREFIX)
+    states = _get(durable, "overridableExistingInstanceStates", DEFAULT_OVERRIDABLE_STATES)
     return HostConfig(
         hub_name=hub,
         route_prefix=str(prefix).strip("/"),
         overridable_existing_instance_states=str(states),
+        max_queue_polling_interval=str(
+            _get(provider, "maxQueuePollingInterval", DEFAULT_MAX_QUEUE_POLLING)
+        ),
     )
 
 
+def _apply_overrides(document: dict[str, Any], env: Mapping[str, str]) -> None:
+    """Put every ``AzureFunctionsJobHost__a__b`` setting into ``document`` at ``a.b``."""
+    for name, value in env.items():
+        if not name.lower().startswith(HOST_OVERRIDE_PREFIX.lower()):
+            continue
+        path = [part for part in name[len(HOST_OVERRIDE_PREFIX) :].split("__") if part]
+        node = document
+        for part in path[:-1]:
+            key = _existing_key(node, part)
+            child = node.get(key)
+            if not isinstance(child, dict):
+                child = node[key] = {}
+            node = child
+        if path:
+            node[_existing_key(node, path[-1])] = value
+
+
+def _existing_key(node: dict[str, Any], name: str) -> str:
+    # host.json keys are matched case-insensitively, as configuration keys are in .NET.
+    return next((key for key in node if key.lower() == name.lower()), name)
+
+
+def _get(node: dict[str, Any], name: str, default: Any = None) -> Any:
+    return node.get(_existing_key(node, name), default)
+
+
 def _section(document: Any, name: str) -> dict[str, Any]:
-    value = document.get(name) if isinstance(document, dict) else None
+    value = _get(document, name) if isinstance(document, dict) else None
     return value if isinstance(value, dict) else {}
 
 

@@ -3,7 +3,6 @@ session's simulator, signing in with the managed identity the simulator stands i
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +15,7 @@ from devtools.simulator import (
     DEFAULT_WORKSPACE,
     SimulatorServer,
 )
-from tests.support.host import HostProcess, start_host
+from tests.support.host import HostProcess, start_host, wait_for
 
 TIMEOUT = 10
 # The job moves to Cancelled on the first read after the cancel: runs end in about a second.
@@ -68,12 +67,14 @@ def status_document(host: HostProcess, instance_id: str) -> dict[str, Any]:
 
 
 def wait_finished(host: HostProcess, instance_id: str, timeout: float = 60) -> dict[str, Any]:
-    """Poll the app's status document until the run is no longer Pending or Running."""
-    deadline = time.monotonic() + timeout
-    while True:
+    """The one "until finished" wait: poll the app's status document (GET
+    /api/cancel-running-job/{id}) until the run is no longer Pending or Running."""
+
+    def finished() -> dict[str, Any] | None:
         document = status_document(host, instance_id)
-        if document["runtimeStatus"] not in ("Pending", "Running"):
-            return document
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{instance_id} still {document['runtimeStatus']}: {document}")
-        time.sleep(0.2)
+        return document if document["runtimeStatus"] not in ("Pending", "Running") else None
+
+    found: dict[str, Any] = wait_for(
+        finished, timeout=timeout, interval=0.2, message=f"run {instance_id} finished"
+    )
+    return found
