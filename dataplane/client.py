@@ -106,6 +106,7 @@ class QuantumJobsClient:
 
     def get_job(self, job: JobRef) -> JobDetails:
         """Jobs_Get: return the job's details; the body must be an object with a status."""
+        job.require_valid("Jobs_Get")
         response = self._send("Jobs_Get", "GET", self._url(job.path()))
         body = self._json_body("Jobs_Get", response)
         if not isinstance(body.get("status"), str):
@@ -114,6 +115,7 @@ class QuantumJobsClient:
 
     def cancel_job(self, job: JobRef) -> CancelOutcome:
         """Jobs_Cancel with the verb of this client's api-version; 200, 202 and 204 succeed."""
+        job.require_valid("Jobs_Cancel")
         request = cancel_request(self._api_version)
         response = self._send(
             "Jobs_Cancel", request.method, self._url(job.path() + request.path_suffix)
@@ -137,6 +139,7 @@ class QuantumJobsClient:
         orderby: str | None = None,
     ) -> Iterator[JobDetails]:
         """Jobs_List: yield every job, following ``nextLink`` page by page."""
+        workspace.require_valid("Jobs_List")
         query: dict[str, str] = {}
         if filter is not None:
             query["filter"] = filter

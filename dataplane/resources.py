@@ -8,6 +8,7 @@ segment, a query or a fragment.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -24,7 +25,8 @@ class ParameterRule:
     description: str
 
 
-_GUID = r"[a-fA-F0-9]{8}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{12}"
+#: A GUID in any case (the spec's jobId pattern); subscription ids are folded to lower case.
+GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 
 PATH_PARAMETER_RULES: dict[str, ParameterRule] = {
     "subscriptionId": ParameterRule(
@@ -42,8 +44,9 @@ PATH_PARAMETER_RULES: dict[str, ParameterRule] = {
         50,
         "2-50 characters: a letter, then letters, digits, '-' or '_'",
     ),
-    "jobId": ParameterRule(re.compile(_GUID), 36, 36, "a GUID"),
+    "jobId": ParameterRule(GUID, 36, 36, "a GUID"),
 }
+WORKSPACE_PARAMETERS = ("subscriptionId", "resourceGroupName", "workspaceName")
 
 
 def normalize_path_parameter(name: str, value: str) -> str:
@@ -66,6 +69,20 @@ def path_parameter_problem(name: str, value: object) -> str | None:
     return None
 
 
+def parameter_problems(values: Mapping[str, object], names: tuple[str, ...]) -> dict[str, str]:
+    """The problem of each of ``names`` in ``values`` that is missing or breaks its rule."""
+    problems: dict[str, str] = {}
+    for name in names:
+        value = values.get(name)
+        if value is None:
+            problems[name] = "is required"
+            continue
+        problem = path_parameter_problem(name, value)
+        if problem:
+            problems[name] = problem
+    return problems
+
+
 @dataclass(frozen=True)
 class WorkspaceRef:
     """The coordinates of one Azure Quantum workspace."""
@@ -85,6 +102,20 @@ class WorkspaceRef:
     def jobs_path(self) -> str:
         """The path of the workspace's job collection."""
         return f"{self.path()}/jobs"
+
+    def parameters(self) -> dict[str, str]:
+        """The path parameters by their spec names."""
+        return {
+            "subscriptionId": self.subscription_id,
+            "resourceGroupName": self.resource_group_name,
+            "workspaceName": self.workspace_name,
+        }
+
+    def require_valid(self, operation: str) -> None:
+        """Raise InvalidParameter for the first parameter the spec forbids, so a reference
+        built without checks can still never reach the wire."""
+        for name, problem in parameter_problems(self.parameters(), WORKSPACE_PARAMETERS).items():
+            raise InvalidParameter(operation, name, problem)
 
 
 @dataclass(frozen=True)
@@ -110,17 +141,20 @@ class JobRef:
             "workspaceName": workspace_name,
             "jobId": job_id,
         }
-        checked: dict[str, str] = {}
-        for name, value in values.items():
-            problem = path_parameter_problem(name, value)
-            if problem:
-                raise InvalidParameter(operation, name, problem)
-            assert isinstance(value, str)
-            checked[name] = normalize_path_parameter(name, value)
+        for name, problem in parameter_problems(values, tuple(PATH_PARAMETER_RULES)).items():
+            raise InvalidParameter(operation, name, problem)
+        checked = {name: normalize_path_parameter(name, str(v)) for name, v in values.items()}
         workspace = WorkspaceRef(
             checked["subscriptionId"], checked["resourceGroupName"], checked["workspaceName"]
         )
         return cls(workspace, checked["jobId"])
+
+    def require_valid(self, operation: str) -> None:
+        """Raise InvalidParameter for the first parameter the spec forbids (see WorkspaceRef)."""
+        self.workspace.require_valid(operation)
+        problem = path_parameter_problem("jobId", self.job_id)
+        if problem:
+            raise InvalidParameter(operation, "jobId", problem)
 
     def path(self) -> str:
         """The job's path, every segment percent-encoded."""

@@ -282,13 +282,31 @@ class TestErrors:
         assert caught.value.status == 307
         assert seen == []
 
-    def test_hostile_path_values_never_reach_the_wire(self, simulator: SimulatorServer) -> None:
-        for hostile in ("../../jobs", JOB + "/..", JOB + "?api-version=x", "%2e%2e"):
-            with pytest.raises(InvalidParameter):
-                JobRef.checked(DEFAULT_SUBSCRIPTION_ID, "rg", "ws", hostile)
-        for hostile in ("rg/../other", "rg?x=1", "rg#x", "rg%2Fx"):
-            with pytest.raises(InvalidParameter):
-                JobRef.checked(DEFAULT_SUBSCRIPTION_ID, hostile, "ws", JOB)
+    def test_hostile_path_values_never_reach_the_wire(
+        self, simulator: SimulatorServer, sim_token: str
+    ) -> None:
+        # References built without JobRef.checked (as a tampered input could make them):
+        # the client itself refuses them before any connection.
+        client = make_client(simulator, sim_token)
+        workspace = WorkspaceRef(DEFAULT_SUBSCRIPTION_ID, "rg", "ws")
+        hostile_refs = [
+            JobRef(workspace, hostile)
+            for hostile in ("../../jobs", JOB + "/..", JOB + "?api-version=x", "%2e%2e")
+        ]
+        hostile_refs += [
+            JobRef(WorkspaceRef(DEFAULT_SUBSCRIPTION_ID, hostile, "ws"), JOB)
+            for hostile in ("rg/../other", "rg?x=1", "rg#x", "rg%2Fx")
+        ]
+        hostile_refs.append(JobRef(WorkspaceRef("../x", "rg", "ws"), JOB))
+        for ref in hostile_refs:
+            for call in (client.get_job, client.cancel_job):
+                with pytest.raises(InvalidParameter):
+                    call(ref)
+            if ref.workspace != workspace:
+                with pytest.raises(InvalidParameter):
+                    list(client.list_jobs(ref.workspace))
+        with pytest.raises(InvalidParameter):
+            JobRef.checked(DEFAULT_SUBSCRIPTION_ID, "rg", "ws", "../../jobs")
         assert simulator.requests() == []
 
     def test_token_never_in_any_error(self, simulator: SimulatorServer) -> None:

@@ -20,7 +20,7 @@ from dataplane.errors import EndpointNotAllowed
 from dataplane.resources import (
     PATH_PARAMETER_RULES,
     normalize_path_parameter,
-    path_parameter_problem,
+    parameter_problems,
 )
 from dataplane.versions import api_version_problem
 from workflow.shapes import CancelJobInput, JobCoordinates, PollOptions
@@ -73,16 +73,9 @@ def instance_id_for(job: JobCoordinates) -> str:
 
 def checked_coordinates(values: Mapping[str, Any], prefix: str = "") -> JobCoordinates:
     """Check the four path parameters; raise InvalidInput naming each bad one."""
-    problems: list[Problem] = []
-    for name in COORDINATES:
-        if name not in values or values[name] is None:
-            problems.append(Problem(prefix + name, "is required"))
-            continue
-        problem = path_parameter_problem(name, values[name])
-        if problem:
-            problems.append(Problem(prefix + name, problem))
+    problems = parameter_problems(values, COORDINATES)
     if problems:
-        raise InvalidInput(problems)
+        raise InvalidInput([Problem(prefix + name, reason) for name, reason in problems.items()])
     return JobCoordinates(
         subscriptionId=normalize_path_parameter("subscriptionId", values["subscriptionId"]),
         resourceGroupName=values["resourceGroupName"],

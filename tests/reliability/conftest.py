@@ -1,8 +1,9 @@
 """The reliability suites: fault matrix, crashes, hostile input, secrets and load.
 
 Every test here is marked ``reliability``. ``make test`` runs them at the bounded scale; ``make
-reliability`` runs them with ``RELIABILITY_SCALE=full`` and prints the table of figures that
-the tests recorded in ``tests.support.reliability.TALLY`` (written to JSON at session end).
+reliability`` runs them with ``RELIABILITY_SCALE=full`` and prints the table of figures
+computed from the records the tests kept in ``tests.support.reliability.EVIDENCE`` (written to
+JSON at session end).
 """
 
 from __future__ import annotations
@@ -12,7 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.reliability import TALLY, DecoyServer, OutboundGuard, write_report
+from tests.support.reliability import (
+    OUTCOMES,
+    DecoyServer,
+    OutboundGuard,
+    SuiteRecords,
+    session_document,
+    write_report,
+)
 
 _HERE = Path(__file__).resolve().parent
 
@@ -42,29 +50,38 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if "tests/reliability/" not in report.nodeid.replace("\\", "/"):
         return
     if report.when == "call" or (report.when == "setup" and not report.passed):
-        TALLY.outcome(_suite_of(report.nodeid), report.outcome, report.duration)
+        OUTCOMES.add(_suite_of(report.nodeid), report.outcome, report.duration)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Write the figures of this session (only when a reliability test ran)."""
-    document = TALLY.to_json()
+    document = session_document()
     if document["outcomes"]:
         document["exitstatus"] = int(exitstatus)
         write_report(document)
 
 
 @pytest.fixture
-def decoy() -> Iterator[DecoyServer]:
-    """A 127.0.0.1 server that must never be reached; its ``hits`` say if it was."""
+def records(request: pytest.FixtureRequest) -> SuiteRecords:
+    """This test's records, kept under its suite."""
+    return SuiteRecords(_suite_of(request.node.nodeid))
+
+
+@pytest.fixture
+def decoy(records: SuiteRecords) -> Iterator[DecoyServer]:
+    """A 127.0.0.1 server that must never be reached; its hits are recorded at the end."""
     server = DecoyServer().start()
     try:
         yield server
     finally:
         server.stop()
+        records.add("decoy", hits=server.hits)
 
 
 @pytest.fixture
-def guard(simulator: object) -> Iterator[OutboundGuard]:
-    """The outbound guard, allowing only the ``simulator`` fixture's port."""
+def guard(simulator: object, records: SuiteRecords) -> Iterator[OutboundGuard]:
+    """The outbound guard, allowing only the ``simulator`` fixture's port; what it refused is
+    recorded at the end."""
     with OutboundGuard({simulator.port}) as active:  # type: ignore[attr-defined]
         yield active
+    records.add("guard", hits=active.disallowed)

@@ -30,7 +30,7 @@ from dataplane.client import shared_session
 from devtools.simulator import Options, SimulatorServer
 from tests.conftest import SIM_TOKEN
 from tests.support.orchestration import Harness, Run
-from tests.support.reliability import SCALE, TALLY
+from tests.support.reliability import SCALE, SuiteRecords
 
 JOB = "0a1b2c3d-0000-4000-8000-00000000fa17"
 BYSTANDER = "0a1b2c3d-0000-4000-8000-00000000b57d"
@@ -213,17 +213,22 @@ def run_scenario(
     return run, (gate.refused_at if gate else [])
 
 
-def check_scenario(run: Run, scenario: Scenario, refused_at: list[float]) -> dict[str, int]:
-    """Assert everything the matrix promises; returns the figures of this scenario."""
+def check_scenario(
+    run: Run, scenario: Scenario, refused_at: list[float], records: SuiteRecords
+) -> None:
+    """Keep the scenario's records, then assert everything the matrix promises."""
     sim = run.simulator
     entries = sim.requests()
+    status = run.status
+    records.add("run", runtimeStatus=status.runtime_status.value)
+    records.add("requests", entries=entries, jobs=[JOB])
+    records.add("faults", rules=sim.fault_rules())
+    records.add("refused", attempts=refused_at)
     mine = [e for e in entries if e["jobId"] == JOB]
-    disallowed = [e for e in entries if e["jobId"] != JOB or e["operation"] == "Jobs_Delete"]
-    assert disallowed == [], disallowed
+    assert records.figures()["disallowed_requests"] == 0, entries
     assert sim.job_state(BYSTANDER)["counters"]["cancelRequests"] == 0
     assert not sim.job_state(JOB)["deleted"]
 
-    status = run.status
     if scenario.fails:
         assert status.runtime_status.value == "Failed", (status.runtime_status, status.output)
         error = str(status.output)
@@ -265,13 +270,6 @@ def check_scenario(run: Run, scenario: Scenario, refused_at: list[float]) -> dic
         for attempt, (earlier, later_time) in enumerate(itertools.pairwise(times)):
             wanted = max(BACKOFF[attempt], scenario.fault.asked_seconds)
             assert later_time - earlier >= wanted - 1e-6, (attempt, times)
-    repeated = sim.job_state(JOB)["counters"]["repeatedCancels"]
-    return {
-        "scenarios": 1,
-        "faults_injected": len(refused_at) + sum(r["applied"] for r in sim.fault_rules()),
-        "repeated_cancels_harmless": repeated,
-        "disallowed_requests": len(disallowed),
-    }
 
 
 # The bounded run (make test) covers the edges: the first attempt and running out of attempts.
@@ -294,6 +292,7 @@ def matrix_harness(harness: Harness) -> Harness:
 def test_fault_matrix(
     matrix_harness: Harness,
     monkeypatch: pytest.MonkeyPatch,
+    records: SuiteRecords,
     target: Target,
     fault: Fault,
     pattern: str,
@@ -304,33 +303,41 @@ def test_fault_matrix(
         with SimulatorServer(0, options=Options(token=SIM_TOKEN), manual_clock=True) as own:
             harness = Harness(own, matrix_harness.token)
             run, refused_at = run_scenario(harness, scenario, monkeypatch)
-            figures = check_scenario(run, scenario, refused_at)
+            check_scenario(run, scenario, refused_at, records)
     else:
         run, refused_at = run_scenario(matrix_harness, scenario, monkeypatch)
-        figures = check_scenario(run, scenario, refused_at)
-    TALLY.add("faults", **figures)
+        check_scenario(run, scenario, refused_at, records)
+
+
+def keep_run(run: Run, records: SuiteRecords) -> None:
+    """Keep the records of a single-scenario test (run, requests, faults)."""
+    records.add("run", runtimeStatus=run.status.runtime_status.value)
+    records.add("requests", entries=run.calls(), jobs=[JOB])
+    records.add("faults", rules=run.simulator.fault_rules())
 
 
 def test_retry_after_beyond_fifteen_minutes_fails_instead_of_idling(
-    harness: Harness, monkeypatch: pytest.MonkeyPatch
+    harness: Harness, records: SuiteRecords
 ) -> None:
     harness.simulator.seed_job(JOB)
     harness.simulator.add_fault(
         {"operation": "Jobs_Cancel", "count": 1, "httpStatus": 503, "retryAfter": 1200}
     )
     run = harness.run(harness.request(JOB, options=OPTIONS))
+    keep_run(run, records)
     assert run.status.runtime_status.value == "Failed"
     assert "asked to wait 1200 s, too long" in str(run.status.output)
     assert len(run.calls("Jobs_Cancel")) == 1
-    TALLY.add("faults", scenarios=1, faults_injected=1)
 
 
-def test_broken_body_of_an_unapplied_cancel_is_retried(harness: Harness) -> None:
+def test_broken_body_of_an_unapplied_cancel_is_retried(
+    harness: Harness, records: SuiteRecords
+) -> None:
     # The answer is a 200 whose JSON is cut off and the cancel did not happen: trusting it
     # would leave the job running. The app retries, as for any broken 2xx.
     harness.simulator.seed_job(JOB)
     harness.simulator.add_fault({"operation": "Jobs_Cancel", "count": 1, "effect": "malformedJson"})
     run = harness.run(harness.request(JOB, options=OPTIONS))
+    keep_run(run, records)
     assert run.outputs["outcome"] == "cancelled"
     assert [c["status"] for c in run.calls("Jobs_Cancel")] == [200, 204]
-    TALLY.add("faults", scenarios=1, faults_injected=1)

@@ -7,10 +7,16 @@ HTTP answers (check-status payloads, status documents, problem documents), the m
 API with ``showInput=false`` (with and without history) and the instance list. The token is
 stored in the task hub as part of the orchestration input (README "Security"): that, and only
 that, is where it may be.
+
+Every place searched is kept as a ``texts`` record and the count of leaks is computed from
+those records (tests/support/evidence.py); a planted leak proves that the count can move.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,15 +24,21 @@ from typing import Any
 import pytest
 import requests
 
-from devtools.simulator import (
-    SimulatorServer,
-)
-from tests.support.e2e import job_body
-from tests.support.host import start_host, wait_for
+from dataplane.auth import StaticToken
+from dataplane.client import QuantumJobsClient
+from dataplane.errors import QuantumError
+from dataplane.resources import JobRef
+from dataplane.versions import DEFAULT_API_VERSION
+from devtools.simulator import DEFAULT_SUBSCRIPTION_ID, SimulatorServer
+from tests.support.e2e import job_body, wait_finished
+from tests.support.evidence import Evidence, answer_of, leaks
+from tests.support.host import start_host
 from tests.support.orchestration import Harness
-from tests.support.reliability import TALLY, LogCapture, OutboundGuard, occurrences
+from tests.support.reliability import LogCapture, OutboundGuard, SuiteRecords
+from tests.support.reliability_report import problems, rows
 
 JOB = "0a1b2c3d-0000-4000-8000-0000000005ec"
+BYSTANDER = "0a1b2c3d-0000-4000-8000-00000000b57d"
 FAST = {"pollIntervalSeconds": 5, "maxPollIntervalSeconds": 30, "timeoutSeconds": 600}
 
 # name: (lifecycle or None for an unknown job, fault rules, extra request fields, redirect)
@@ -80,12 +92,10 @@ def _token() -> str:
     return f"tok-LEAKCHECK-{uuid.uuid4().hex}"
 
 
-@pytest.mark.parametrize("name", list(SCENARIOS))
-def test_token_appears_nowhere_in_process(
-    harness: Harness, guard: OutboundGuard, name: str
-) -> None:
+def run_scenario(harness: Harness, name: str, token: str, records: SuiteRecords) -> None:
+    """Run one scenario in process and keep what it produced: every place the token must not
+    be, the simulator's requests and the faults it applied."""
     lifecycle, faults, extra, redirect = SCENARIOS[name]
-    token = _token()
     sim = harness.simulator
     sim.set_options(token=token)
     if lifecycle is not None:
@@ -98,27 +108,70 @@ def test_token_appears_nowhere_in_process(
     with LogCapture() as logs:
         run = secret_harness.run(secret_harness.request(JOB, options=FAST, **extra))
         status = run.status
-    places = {
-        "logs": logs.text(),
-        "progress": status.custom_status,
-        "output-or-error": status.output,
-        "simulator-log": sim.requests(),
-    }
-    leaked = [place for place, text in places.items() if occurrences(token, text)]
-    assert logs.lines, "nothing was logged: the capture is not working"
-    assert leaked == [], leaked
-    assert guard.disallowed == []
-    # The token was really used: the service saw it (the simulator checks it).
-    assert all(e["authPresent"] for e in sim.requests())
-    TALLY.add(
-        "secrets",
-        scenarios=1,
-        tokens_leaked=len(leaked),
-        faults_injected=sum(r["applied"] for r in sim.fault_rules()),
+    records.add("run", runtimeStatus=status.runtime_status.value)
+    records.add(
+        "texts",
+        secret=token,
+        places={
+            "logs": logs.text(),
+            "progress": json.dumps(status.custom_status),
+            "output-or-error": json.dumps(status.output),
+            "simulator-log": json.dumps(sim.requests()),
+        },
     )
+    records.add("requests", entries=sim.requests(), jobs=[JOB])
+    records.add("faults", rules=sim.fault_rules())
+    assert logs.lines, "nothing was logged: the capture is not working"
 
 
-def test_token_appears_nowhere_through_the_host(simulator: SimulatorServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_token_appears_nowhere_in_process(
+    harness: Harness, guard: OutboundGuard, records: SuiteRecords, name: str
+) -> None:
+    token = _token()
+    run_scenario(harness, name, token, records)
+    found = records.figures()
+    assert found["tokens_leaked"] == 0, [leaks(r) for r in records.mine if r["kind"] == "texts"]
+    assert found["disallowed_requests"] == 0
+    # The token was really used: the service saw it (the simulator checks it).
+    assert all(e["authPresent"] for e in harness.simulator.requests())
+
+
+def test_a_planted_leak_and_a_stray_request_show_in_the_table(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A test-only build that writes the token to a log line, and a request for a job the run
+    # never named: both must come out of the records as non-zero figures, and fail the run.
+    real = StaticToken.token
+
+    def leaky(self: StaticToken) -> str:
+        token = real(self)
+        logging.getLogger("activities.jobs").info("using token %s", token)
+        return token
+
+    monkeypatch.setattr(StaticToken, "token", leaky)
+    planted = SuiteRecords("secrets", Evidence())  # kept out of the session's table
+    token = _token()
+    run_scenario(harness, "cancelled", token, planted)
+    stray = QuantumJobsClient(harness.simulator.url, DEFAULT_API_VERSION, StaticToken(token))
+    with contextlib.suppress(QuantumError):
+        stray.get_job(JobRef.checked(DEFAULT_SUBSCRIPTION_ID, "rg", "ws", BYSTANDER))
+    planted.add("requests", entries=harness.simulator.requests(), jobs=[JOB])
+    document = {
+        "scale": "planted",
+        "exitstatus": 0,
+        "outcomes": {"secrets": {"passed": 1}},
+        "records": planted.mine,
+    }
+    row = rows(document)[0]
+    assert row["tokens_leaked"] >= 1 and row["disallowed_requests"] >= 1, row
+    assert any("tokens leaked" in p for p in problems(document))
+    assert any("disallowed requests" in p for p in problems(document))
+
+
+def test_token_appears_nowhere_through_the_host(
+    simulator: SimulatorServer, tmp_path: Path, records: SuiteRecords
+) -> None:
     token = _token()
     simulator.set_options(token=token)
     cancelled = simulator.seed_job(str(uuid.uuid4()))
@@ -127,72 +180,80 @@ def test_token_appears_nowhere_through_the_host(simulator: SimulatorServer, tmp_
         {"operation": "Jobs_Get", "jobId": forbidden, "count": 1, "httpStatus": 403}
     )
     unknown = str(uuid.uuid4())
-    host = start_host(
-        tmp_path / "secrets-host",
-        quantum_endpoint=simulator.url,
-    )
-    seen: list[Any] = []
+    host = start_host(tmp_path / "secrets-host", quantum_endpoint=simulator.url)
+    places: dict[str, str] = {}
+    answers: list[dict[str, Any]] = []
+    documents: list[dict[str, Any]] = []
+
+    def keep(name: str, response: requests.Response) -> requests.Response:
+        places[name] = response.text + json.dumps(dict(response.headers))
+        answers.append(answer_of("http", response))
+        return response
+
     try:
         ids = []
         for job_id in (cancelled, forbidden, unknown):
-            response = requests.post(
-                host.url + "/api/cancel-running-job",
-                json=_secret_body(simulator, token, job_id),
-                timeout=10,
+            response = keep(
+                f"start {job_id}",
+                requests.post(
+                    host.url + "/api/cancel-running-job",
+                    json=_secret_body(simulator, token, job_id),
+                    timeout=10,
+                ),
             )
             assert response.status_code == 202, response.text
-            seen += [response.text, dict(response.headers)]
             ids.append(response.json()["id"])
         # Problem documents: the token in every place a caller could put it by mistake.
-        for changes in (
-            {"authToken": f"Bearer {token}"},
-            {"authToken": token + " "},
-            {"jobId": token},
-            {"endpoint": f"https://{token}.evil.example"},
-            {"location": token},
-            {"apiVersion": token},
-            {"options": {"timeoutSeconds": token}},
-            {"unknownField": token},
+        for n, changes in enumerate(
+            (
+                {"authToken": f"Bearer {token}"},
+                {"authToken": token + " "},
+                {"jobId": token},
+                {"endpoint": f"https://{token}.evil.example"},
+                {"location": token},
+                {"apiVersion": token},
+                {"options": {"timeoutSeconds": token}},
+                {"unknownField": token},
+            )
         ):
-            response = requests.post(
-                host.url + "/api/cancel-running-job",
-                json={**_secret_body(simulator, token, cancelled), **changes},
-                params={"waitSeconds": token},
-                timeout=10,
+            response = keep(
+                f"problem {n}",
+                requests.post(
+                    host.url + "/api/cancel-running-job",
+                    json={**_secret_body(simulator, token, cancelled), **changes},
+                    params={"waitSeconds": token},
+                    timeout=10,
+                ),
             )
             assert response.status_code == 400
-            seen += [response.text, dict(response.headers)]
-
-        def finished(instance_id: str) -> dict[str, Any] | None:
-            document = requests.get(
-                f"{host.url}/api/cancel-running-job/{instance_id}", timeout=10
-            ).json()
-            return document if document["runtimeStatus"] in ("Completed", "Failed") else None
-
         for instance_id in ids:
-            seen.append(
-                wait_for(lambda i=instance_id: finished(i), timeout=60, message="run finished")
-            )
+            document = wait_finished(host, instance_id)
+            documents.append(document)
+            places[f"status document {instance_id}"] = json.dumps(document)
             # The management API shows inputs unless told not to (as the extension does);
             # an operator who reads it without the input must not find the token elsewhere.
             base = f"{host.url}/runtime/webhooks/durabletask/instances/{instance_id}"
-            seen.append(requests.get(base + "?showInput=false", timeout=10).text)
-            seen.append(requests.get(base + "?showInput=false&showHistory=true", timeout=10).text)
-        seen.append(
-            requests.get(
-                f"{host.url}/runtime/webhooks/durabletask/instances?showInput=false", timeout=10
-            ).text
-        )
+            for query in ("?showInput=false", "?showInput=false&showHistory=true"):
+                places[f"management {instance_id}{query}"] = requests.get(
+                    base + query, timeout=10
+                ).text
+        places["instance list"] = requests.get(
+            f"{host.url}/runtime/webhooks/durabletask/instances?showInput=false", timeout=10
+        ).text
     finally:
         host.stop()
-    outcomes = [
-        item["runtimeStatus"] for item in seen if isinstance(item, dict) and "runtimeStatus" in item
-    ]
-    assert outcomes == ["Completed", "Failed", "Failed"], outcomes
-    leaked = occurrences(token, *seen, host.log_text())
-    assert host.log_text().count("\n") > 10
-    assert leaked == 0, [str(s)[:200] for s in seen if occurrences(token, s)]
-    TALLY.add("secrets", scenarios=3, inputs_tried=8, tokens_leaked=leaked, faults_injected=1)
+    places["host log"] = host.log_text()
+    for document in documents:
+        records.add("run", runtimeStatus=document["runtimeStatus"])
+    records.add("texts", secret=token, places=places)
+    records.add("answers", answers=answers)
+    records.add("requests", entries=simulator.requests(), jobs=[cancelled, forbidden, unknown])
+    records.add("faults", rules=simulator.fault_rules())
+    assert [d["runtimeStatus"] for d in documents] == ["Completed", "Failed", "Failed"]
+    assert places["host log"].count("\n") > 10
+    found = records.figures()
+    assert found["tokens_leaked"] == 0, [leaks(r) for r in records.mine if r["kind"] == "texts"]
+    assert found["disallowed_requests"] == 0
 
 
 def _secret_body(sim: SimulatorServer, token: str, job_id: str) -> dict[str, Any]:

@@ -2,10 +2,10 @@
 
 * ``SCALE`` / ``sizes()``: how big each suite runs. ``make test`` runs the bounded sizes;
   ``make reliability`` sets ``RELIABILITY_SCALE=full``.
-* ``TALLY``: the figures the suites record (scenarios, faults, inputs, crashes, duplicate
-  cancels, tokens leaked, disallowed requests). ``tests/reliability/conftest.py`` writes them
-  to a JSON file at the end of the session; ``tests/support/reliability_report.py`` prints the
-  table from that file, so no figure is typed by hand.
+* ``EVIDENCE``: the raw records the suites keep (request logs, fault rules, printed texts,
+  answers, kills; see tests/support/evidence.py). ``tests/reliability/conftest.py`` writes them
+  to a JSON file at the end of the session; ``tests/support/reliability_report.py`` computes
+  and prints the table from that file, so no figure is counted or typed by a test.
 * ``OutboundGuard``: refuses, before any packet leaves, every connection or name lookup of
   this process that is not to an allowed 127.0.0.1 port, and records it.
 * ``DecoyServer``: a 127.0.0.1 server that records any request, for the places a token must
@@ -21,10 +21,11 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tests.support.evidence import Evidence, figures
 
 SCALE_VARIABLE = "RELIABILITY_SCALE"
 REPORT_VARIABLE = "RELIABILITY_REPORT"
@@ -73,58 +74,55 @@ def sizes() -> Sizes:
     return _SIZES[SCALE]
 
 
-# -- the figures --------------------------------------------------------------------------
-FIGURES = (
-    "scenarios",
-    "faults_injected",
-    "inputs_tried",
-    "crashes_survived",
-    "duplicate_requests",
-    "extra_cancels_accepted",
-    "repeated_cancels_harmless",
-    "tokens_leaked",
-    "disallowed_requests",
-)
+# -- what the session saw -------------------------------------------------------------------
+#: Every record of this session; the figures are computed from them (tests/support/evidence.py).
+EVIDENCE = Evidence()
 
 
 @dataclass
-class Tally:
-    """Thread-safe counters per suite, written to JSON at the end of the session."""
+class Outcomes:
+    """Each test's outcome and duration per suite, as pytest reported them."""
 
     suites: dict[str, dict[str, int]] = field(default_factory=dict)
-    outcomes: dict[str, dict[str, int]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, suite: str, **figures: int) -> None:
-        """Add to the figures of ``suite`` (names from FIGURES)."""
-        unknown = set(figures) - set(FIGURES)
-        if unknown:
-            raise ValueError(f"unknown figures: {sorted(unknown)}")
-        with self._lock:
-            counters = self.suites.setdefault(suite, dict.fromkeys(FIGURES, 0))
-            for name, value in figures.items():
-                counters[name] += value
-
-    def outcome(self, suite: str, outcome: str, seconds: float) -> None:
+    def add(self, suite: str, outcome: str, seconds: float) -> None:
         """Count one test's outcome and its duration under ``suite``."""
         with self._lock:
-            entry = self.outcomes.setdefault(
+            entry = self.suites.setdefault(
                 suite, {"passed": 0, "failed": 0, "skipped": 0, "milliseconds": 0}
             )
             entry[outcome] = entry.get(outcome, 0) + 1
             entry["milliseconds"] += round(seconds * 1000)
 
-    def to_json(self) -> dict[str, Any]:
-        """The figures as a JSON-ready document."""
-        with self._lock:
-            return {
-                "scale": SCALE,
-                "figures": {k: dict(v) for k, v in self.suites.items()},
-                "outcomes": {k: dict(v) for k, v in self.outcomes.items()},
-            }
+
+OUTCOMES = Outcomes()
 
 
-TALLY = Tally()
+class SuiteRecords:
+    """The records one test keeps: each goes into ``evidence`` (the session's by default) the
+    moment it is made, before the test checks anything, so a failing check still shows up."""
+
+    def __init__(self, suite: str, evidence: Evidence | None = None) -> None:
+        """Records of ``suite``."""
+        self.suite = suite
+        self.evidence = EVIDENCE if evidence is None else evidence
+        self.mine: list[dict[str, Any]] = []
+
+    def add(self, kind: str, **data: Any) -> dict[str, Any]:
+        """Keep one record (see tests/support/evidence.py for the kinds)."""
+        record = self.evidence.add(self.suite, kind, **data)
+        self.mine.append(record)
+        return record
+
+    def figures(self) -> dict[str, int]:
+        """The figures of this test's records alone, computed as the table computes them."""
+        return figures(self.mine)
+
+
+def session_document() -> dict[str, Any]:
+    """What the report file holds: the scale, every test outcome and every record."""
+    return {"scale": SCALE, "outcomes": OUTCOMES.suites, "records": EVIDENCE.records}
 
 
 def report_path() -> Path:
@@ -310,26 +308,3 @@ class LogCapture(logging.Handler):
     def text(self) -> str:
         """Everything captured, one record per line."""
         return "\n".join(self.lines)
-
-
-def occurrences(secret: str, *texts: Any) -> int:
-    """How many of ``texts`` (stringified; JSON for dicts and lists) contain ``secret``."""
-    found = 0
-    for text in texts:
-        shown = text if isinstance(text, str) else json.dumps(text, default=repr)
-        if secret in shown:
-            found += 1
-    return found
-
-
-def iter_strings(value: Any) -> Iterator[str]:
-    """Every string inside a JSON-like value (keys included)."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield str(key)
-            yield from iter_strings(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from iter_strings(item)
