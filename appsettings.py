@@ -2,7 +2,9 @@
 
 Azure Functions exposes app settings (``local.settings.json`` → ``Values`` locally) as
 environment variables. Values are read when needed, not at import time, so tests and the local
-host can change them between runs.
+host can change them between runs. A setting is held to the same limits as the request option
+it stands for; a bad one raises SettingsError naming the setting, never its value (a setting
+may hold a secret).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from dataplane.versions import DEFAULT_API_VERSION
+from workflow.schedule import HTTP_TIMEOUT_LIMITS, POLL_OPTION_LIMITS
 
 QUANTUM_ENDPOINT = "QUANTUM_ENDPOINT"
 QUANTUM_LOCATION = "QUANTUM_LOCATION"
@@ -71,17 +74,34 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         azure_client_id=env.get(AZURE_CLIENT_ID) or None,
         job_alert_event_types=event_types or DEFAULT_JOB_ALERT_EVENT_TYPES,
         poll_interval_seconds=_seconds(
-            env, CANCEL_POLL_INTERVAL_SECONDS, DEFAULT_POLL_INTERVAL_SECONDS
+            env,
+            CANCEL_POLL_INTERVAL_SECONDS,
+            DEFAULT_POLL_INTERVAL_SECONDS,
+            POLL_OPTION_LIMITS["pollIntervalSeconds"],
         ),
         max_poll_interval_seconds=_seconds(
-            env, CANCEL_MAX_POLL_INTERVAL_SECONDS, DEFAULT_MAX_POLL_INTERVAL_SECONDS
+            env,
+            CANCEL_MAX_POLL_INTERVAL_SECONDS,
+            DEFAULT_MAX_POLL_INTERVAL_SECONDS,
+            POLL_OPTION_LIMITS["maxPollIntervalSeconds"],
         ),
-        timeout_seconds=_seconds(env, CANCEL_TIMEOUT_SECONDS, DEFAULT_TIMEOUT_SECONDS),
+        timeout_seconds=_seconds(
+            env,
+            CANCEL_TIMEOUT_SECONDS,
+            DEFAULT_TIMEOUT_SECONDS,
+            POLL_OPTION_LIMITS["timeoutSeconds"],
+        ),
         connect_timeout_seconds=_seconds(
-            env, QUANTUM_HTTP_CONNECT_TIMEOUT_SECONDS, DEFAULT_CONNECT_TIMEOUT_SECONDS
+            env,
+            QUANTUM_HTTP_CONNECT_TIMEOUT_SECONDS,
+            DEFAULT_CONNECT_TIMEOUT_SECONDS,
+            HTTP_TIMEOUT_LIMITS,
         ),
         read_timeout_seconds=_seconds(
-            env, QUANTUM_HTTP_READ_TIMEOUT_SECONDS, DEFAULT_READ_TIMEOUT_SECONDS
+            env,
+            QUANTUM_HTTP_READ_TIMEOUT_SECONDS,
+            DEFAULT_READ_TIMEOUT_SECONDS,
+            HTTP_TIMEOUT_LIMITS,
         ),
     )
 
@@ -92,17 +112,20 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
         return True
     if value in _FALSE:
         return False
-    raise SettingsError(f"{name} must be true or false, not {env[name]!r}")
+    raise SettingsError(f"{name} must be true or false")
 
 
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+def _seconds(
+    env: Mapping[str, str], name: str, default: float, limits: tuple[float, float]
+) -> float:
     raw = env.get(name, "").strip()
     if not raw:
         return default
+    low, high = limits
     try:
         value = float(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be a number of seconds, not {raw!r}") from None
-    if not 0 < value < float("inf"):
-        raise SettingsError(f"{name} must be a positive number of seconds, not {raw!r}")
+        raise SettingsError(f"{name} must be a number of seconds") from None
+    if not low <= value <= high:  # NaN and infinities fail here too
+        raise SettingsError(f"{name} must be a number of seconds from {low:g} to {high:g}")
     return value

@@ -14,7 +14,7 @@ import azure.durable_functions as df
 
 from appsettings import load_settings
 from dataplane.auth import StaticToken, TokenProvider, app_identity
-from dataplane.client import QuantumJobsClient
+from dataplane.client import Exchange, QuantumJobsClient
 from dataplane.endpoint import checked_endpoint
 from dataplane.errors import QuantumError
 from dataplane.resources import JobRef
@@ -46,9 +46,22 @@ def _connect(call: JobCall, operation: str) -> tuple[QuantumJobsClient, JobRef]:
         credential,
         connect_timeout=settings.connect_timeout_seconds,
         read_timeout=settings.read_timeout_seconds,
-        client_request_id=call["clientRequestId"],
+        observer=lambda exchange: _log_exchange(call, exchange),
     )
     return client, job
+
+
+def _log_exchange(call: JobCall, exchange: Exchange) -> None:
+    # Pairs the run with the ids the service logs, so one request can be followed across both.
+    log.info(
+        "%s job %s (instance %s): HTTP %s, client request id %s, service request id %s",
+        exchange.operation,
+        call["jobId"],
+        call["instanceId"],
+        exchange.status if exchange.status is not None else exchange.error,
+        exchange.client_request_id,
+        exchange.request_id,
+    )
 
 
 def _failure(call: JobCall, error: QuantumError) -> ActivityFailure:

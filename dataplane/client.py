@@ -2,9 +2,12 @@
 
 It builds each request from checked coordinates (``resources``), the verb the api-version calls
 for (``versions``) and an endpoint that passed the policy (``endpoint``); it sends it on a
-``requests.Session`` with timeouts, never following redirects; and it turns every failure into
-one of the exceptions of ``errors``. It makes one attempt per call: retrying is the
-orchestration's decision, made with durable timers.
+``requests.Session`` of the calling thread, with timeouts, never following redirects and never
+keeping cookies; and it turns every failure into one of the exceptions of ``errors``. Every
+attempt carries a fresh GUID in ``x-ms-client-request-id`` (and asks the service to echo it),
+and is reported to the ``observer`` as an :class:`Exchange`, so it can be found in the
+service's own logs. It makes one attempt per call: retrying is the orchestration's decision,
+made with durable timers.
 """
 
 from __future__ import annotations
@@ -14,8 +17,11 @@ import json
 import platform
 import threading
 import time
-from collections.abc import Iterator
+import uuid
+import weakref
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -30,11 +36,10 @@ from .errors import (
     QuantumError,
     RequestTimeout,
     TokenUnavailable,
-    UnsupportedApiVersion,
     service_error,
 )
 from .resources import JobRef, WorkspaceRef
-from .versions import api_version_problem, cancel_request
+from .versions import cancel_request, require_supported
 
 APP_NAME = "cancel-running-job"
 APP_VERSION = "0.1.0"
@@ -58,21 +63,53 @@ class CancelOutcome:
     job_status: str | None
 
 
-_session_lock = threading.Lock()
-_shared_session: requests.Session | None = None
+@dataclass(frozen=True)
+class Exchange:
+    """One attempt on the wire, for logs and traces: never a header or a token."""
+
+    operation: str
+    method: str
+    #: The origin requested and the path (no query: only api-version would be in it).
+    origin: str
+    path: str
+    client_request_id: str
+    #: The service's ``x-ms-request-id`` (None when no answer came).
+    request_id: str | None
+    status: int | None
+    seconds: float
+    error: str | None = None
 
 
-def shared_session() -> requests.Session:
-    """Return the process-wide session, so connections are pooled across activity calls."""
-    global _shared_session
-    with _session_lock:
-        if _shared_session is None:
-            session = requests.Session()
-            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=0)
-            session.mount("https://", adapter)
-            session.mount("http://", adapter)
-            _shared_session = session
-        return _shared_session
+Observer = Callable[[Exchange], None]
+
+# requests.Session is not documented as thread-safe and keeps cookies: each worker thread
+# gets its own pooled session, and no session stores a cookie.
+_sessions = threading.local()
+_all_sessions: weakref.WeakSet[requests.Session] = weakref.WeakSet()
+_all_lock = threading.Lock()
+
+
+def thread_session() -> requests.Session:
+    """The calling thread's session (made on first use): pooled connections, no cookies."""
+    session: requests.Session | None = getattr(_sessions, "session", None)
+    if session is None:
+        session = requests.Session()
+        session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=8, max_retries=0)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        _sessions.session = session
+        with _all_lock:
+            _all_sessions.add(session)
+    return session
+
+
+def close_sessions() -> None:
+    """Drop every thread's pooled connections (tests that close a port use it)."""
+    with _all_lock:
+        sessions = list(_all_sessions)
+    for session in sessions:
+        session.close()
 
 
 class QuantumJobsClient:
@@ -87,18 +124,17 @@ class QuantumJobsClient:
         session: requests.Session | None = None,
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
-        client_request_id: str | None = None,
+        observer: Observer | None = None,
     ) -> None:
-        """Create a client. ``endpoint`` must already have passed the endpoint policy."""
-        problem = api_version_problem(api_version)
-        if problem:
-            raise UnsupportedApiVersion("client", f"api-version {api_version!r} {problem}")
+        """Create a client. ``endpoint`` must already have passed the endpoint policy;
+        ``observer`` is told of every attempt."""
+        require_supported(api_version, "client")
         self._endpoint = endpoint.rstrip("/")
         self._api_version = api_version
         self._credential = credential
-        self._session = session or shared_session()
+        self._session = session
         self._timeout = (connect_timeout, read_timeout)
-        self._client_request_id = client_request_id
+        self._observer = observer
         self._token_seen: str | None = None
 
     def __repr__(self) -> str:
@@ -184,36 +220,73 @@ class QuantumJobsClient:
         except ClientAuthenticationError as exc:
             # The identity endpoint refused, timed out or failed: as transient as a dropped
             # connection, and retried the same way.
-            raise TokenUnavailable(operation, f"no token: {type(exc).__name__}") from None
+            raise TokenUnavailable(operation, f"no token: {type(exc).__name__}") from exc
         self._token_seen = token
+        client_request_id = str(uuid.uuid4())
         headers = {
             "Authorization": f"Bearer {token}",
             "Accept": "application/json",
             "User-Agent": USER_AGENT,
+            "x-ms-client-request-id": client_request_id,
+            "x-ms-return-client-request-id": "true",
         }
-        if self._client_request_id:
-            headers["x-ms-client-request-id"] = self._client_request_id
+        parts = urlsplit(url)
+        started = time.monotonic()
+
+        def report(response: requests.Response | None, error: QuantumError | None) -> None:
+            if self._observer is not None:
+                self._observer(
+                    Exchange(
+                        operation=operation,
+                        method=method,
+                        origin=f"{parts.scheme}://{parts.netloc}",
+                        path=parts.path,
+                        client_request_id=client_request_id,
+                        request_id=response.headers.get("x-ms-request-id") if response else None,
+                        status=response.status_code if response is not None else None,
+                        seconds=time.monotonic() - started,
+                        error=type(error).__name__ if error is not None else None,
+                    )
+                )
+
         try:
-            response = self._session.request(
+            response = (self._session or thread_session()).request(
                 method, url, headers=headers, timeout=self._timeout, allow_redirects=False
             )
             # Read the body here so a connection dropped mid-body is a transport error.
             response.content  # noqa: B018
-        except requests.Timeout:
-            raise RequestTimeout(operation, f"{method} timed out") from None
+        except requests.Timeout as exc:
+            timed_out = RequestTimeout(operation, f"{method} timed out")
+            report(None, timed_out)
+            raise timed_out from exc
         except requests.RequestException as exc:
-            raise ConnectError(operation, f"{method} failed: {type(exc).__name__}") from None
-        if response.status_code >= 300 and not (
-            operation == "Jobs_Cancel" and response.status_code in CANCEL_ACCEPTED_CODES
-        ):
-            raise self._error(operation, response)
+            failed = ConnectError(operation, f"{method} failed: {type(exc).__name__}")
+            report(None, failed)
+            raise failed from exc
+        error = self._status_error(operation, response)
+        report(response, error)
+        if error is not None:
+            raise error
         return response
+
+    def _status_error(self, operation: str, response: requests.Response) -> QuantumError | None:
+        """The error an answer's status stands for, or None when it is the expected one."""
+        status = response.status_code
+        if operation == "Jobs_Cancel" and status in CANCEL_ACCEPTED_CODES:
+            return None
+        if status >= 300:
+            return self._error(operation, response)
+        if status != 200 or operation == "Jobs_Cancel":
+            # Only 200, 202 and 204 accept a cancel, and only 200 answers a read: anything
+            # else (201, 206, ...) is not an answer this app can trust.
+            return InvalidResponse(operation, status, f"unexpected HTTP {status} answer")
+        return None
 
     def _json_body(self, operation: str, response: requests.Response) -> dict[str, Any]:
         try:
             body = json.loads(response.content)
-        except ValueError:
-            raise InvalidResponse(operation, response.status_code, "body is not JSON") from None
+        except ValueError as exc:
+            raise InvalidResponse(operation, response.status_code, "body is not JSON") from exc
         if not isinstance(body, dict):
             raise InvalidResponse(operation, response.status_code, "body is not a JSON object")
         return body

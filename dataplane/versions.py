@@ -62,15 +62,20 @@ def api_version_problem(api_version: object) -> str | None:
     return None
 
 
+def require_supported(api_version: str, operation: str) -> None:
+    """Raise UnsupportedApiVersion (for ``operation``) unless ``api_version`` can be used."""
+    problem = api_version_problem(api_version)
+    if problem:
+        raise UnsupportedApiVersion(operation, f"api-version {api_version!r} {problem}")
+
+
 def cancel_request(api_version: str) -> CancelRequest:
     """Return the request that is Jobs_Cancel under ``api_version``.
 
     Raises UnsupportedApiVersion for any version not known to be safe, so DELETE can never be
     sent where it means Jobs_Delete.
     """
-    problem = api_version_problem(api_version)
-    if problem:
-        raise UnsupportedApiVersion("Jobs_Cancel", f"api-version {api_version!r} {problem}")
+    require_supported(api_version, "Jobs_Cancel")
     if api_version in LEGACY_DELETE_CANCEL_VERSIONS:
         return CancelRequest("DELETE", "")
     return CancelRequest("POST", ":cancel")

@@ -2,23 +2,32 @@
 
 Read top to bottom it is the workflow: getJob, branch on the status, cancelJob, then
 confirmCancelled — polling Jobs_Get on durable timers with a growing interval until the job
-reaches a final status or the deadline passes. It does no I/O and reads time only from the
-orchestration context, so every replay makes the same decisions.
+reaches a final status or the deadline passes. ``timeoutSeconds`` bounds only the
+confirmation: the deadline is set when the cancel is accepted (or answered 409), so nothing
+before it — however long the service throttles — can keep the cancel from being sent; reading
+the job and getting the cancel through are bounded by their own retry budget. It does no I/O
+and reads time only from the orchestration context, so every replay makes the same decisions.
 """
 
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 import azure.durable_functions as df
 
 from dataplane import status as job_status
 from dataplane.errors import ErrorInfo, failure_kind
-from orchestrators.service_calls import CallCounter, DeadlineReached, call_service
+from orchestrators.service_calls import (
+    CallCounter,
+    DeadlineReached,
+    ServiceCallFailed,
+    call_service,
+)
 from workflow import schedule
 from workflow.shapes import (
     CancelJobInput,
@@ -31,10 +40,12 @@ from workflow.shapes import (
     Progress,
     ResumeState,
 )
+from workflow.times import iso, parse_iso
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
 MAX_FAILURE_MESSAGE = 2000
+Steps = Generator[Any, Any, Any]
 
 
 @dataclass
@@ -42,25 +53,33 @@ class Run:
     """What one cancellation has learnt so far; survives continue-as-new as ResumeState."""
 
     started_at: datetime
-    deadline: datetime
     counter: CallCounter
+    #: When confirming gives up: set once the cancel was accepted or answered 409.
+    deadline: datetime | None = None
     cancel_requested_at: str | None = None
     cancel_http_status: int | None = None
     last_status: str | None = None
     polls: int = 0
+    #: The cancel was answered 409 (the job just finished): confirm without waiting.
+    poll_now: bool = False
 
     @classmethod
-    def begin(cls, now: datetime, timeout_seconds: float) -> Run:
-        """A fresh run that gives up ``timeout_seconds`` after ``now``."""
-        return cls(now, now + timedelta(seconds=timeout_seconds), CallCounter())
+    def begin(cls, now: datetime) -> Run:
+        """A fresh run."""
+        return cls(now, CallCounter())
+
+    def confirm_from(self, now: datetime, timeout_seconds: float, http_status: int | None) -> None:
+        """Start the confirmation clock at ``now``: the cancel was answered ``http_status``."""
+        self.deadline = now + timedelta(seconds=timeout_seconds)
+        self.cancel_http_status = http_status
 
     @classmethod
     def resume(cls, state: ResumeState) -> Run:
         """The run a previous generation handed over through continue-as-new."""
         return cls(
-            started_at=_parse(state["startedAt"]),
-            deadline=_parse(state["deadline"]),
+            started_at=parse_iso(state["startedAt"]),
             counter=CallCounter(state["activityCalls"]),
+            deadline=parse_iso(state["deadline"]),
             cancel_requested_at=state["cancelRequestedAt"],
             cancel_http_status=state["cancelHttpStatus"],
             last_status=state["lastStatus"],
@@ -68,10 +87,11 @@ class Run:
         )
 
     def handover(self) -> ResumeState:
-        """What the next generation needs to carry on."""
+        """What the next generation needs to carry on confirming."""
+        assert self.deadline is not None
         return ResumeState(
-            startedAt=_iso(self.started_at),
-            deadline=_iso(self.deadline),
+            startedAt=iso(self.started_at),
+            deadline=iso(self.deadline),
             cancelRequestedAt=self.cancel_requested_at,
             cancelHttpStatus=self.cancel_http_status,
             lastStatus=self.last_status,
@@ -91,9 +111,10 @@ def cancel_running_job(
     """Cancel one Azure Quantum job and confirm that it ended."""
     request = context.get_input()
     if "failure" in request:
-        _fail(context, request)
+        # The last generation of a failed run (see below): it only reports the failure.
+        _end_failed(context, request)
     try:
-        return (yield from _cancel(context, request))
+        return (yield from _workflow(context, request))
     except Exception as error:
         # Raising here would make the SDK embed this execution's actions in the error that
         # the host logs, and the activity inputs among them carry the caller's token. So the
@@ -101,92 +122,94 @@ def cancel_running_job(
         context.continue_as_new(
             FailedRun(
                 jobId=request["jobId"],
-                failure=str(error)[:MAX_FAILURE_MESSAGE],
+                failure=_failure_text(context, request, error)[:MAX_FAILURE_MESSAGE],
                 progress=context.custom_status,
             )
         )
         return None
 
 
-def _fail(context: df.DurableOrchestrationContext, failed: FailedRun) -> NoReturn:
+def _end_failed(context: df.DurableOrchestrationContext, failed: FailedRun) -> NoReturn:
     context.set_custom_status(failed["progress"])
     raise CancellationFailed(failed["failure"])
 
 
-def _cancel(
+def _workflow(
     context: df.DurableOrchestrationContext, request: CancelJobInput
 ) -> Generator[Any, Any, CancelOutputs | None]:
-    options = request["options"]
-    call = JobCall(
-        subscriptionId=request["subscriptionId"],
-        resourceGroupName=request["resourceGroupName"],
-        workspaceName=request["workspaceName"],
-        jobId=request["jobId"],
-        apiVersion=request["apiVersion"],
-        endpoint=request["endpoint"],
-        clientRequestId=context.instance_id,
-    )
-    if "authToken" in request:
-        call["authToken"] = request["authToken"]
-
+    call = _job_call(context, request)
     resume = request.get("resume")
-    poll_now = False
-    if resume is None:
-        run = Run.begin(context.current_utc_datetime, options["timeoutSeconds"])
-
-        # Step getJob: a job that already ended needs no cancel request.
-        _report(context, run, "getJob")
-        job = yield from _get_job(context, call, run, "getJob")
+    if resume is not None:
+        run = Run.resume(resume)
+    else:
+        run = Run.begin(context.current_utc_datetime)
+        job = yield from get_job(context, call, run)
         if job_status.is_terminal(job["status"]):
             return _outputs(context, request, run, job, "alreadyTerminal")
+        yield from cancel_job(context, call, run, request["options"]["timeoutSeconds"])
+    return (yield from confirm_cancelled(context, request, call, run))
 
-        # Step cancelJob: 200/202/204 mean accepted; 409 means the job finished meanwhile,
-        # which the confirming poll will show.
-        _report(context, run, "cancelJob")
-        cancel = yield from call_service(
-            context,
-            "cancel_job",
-            call,
-            run.counter,
-            tolerate=_job_already_finished,
-            on_retry=_retry_reporter(context, run, "cancelJob"),
-            deadline=run.deadline,
-        )
-        if cancel["ok"]:
-            run.cancel_requested_at = _iso(context.current_utc_datetime)
-            run.cancel_http_status = cancel["httpStatus"]
-            _log(
-                context, "cancel of job %s accepted (HTTP %s)", call["jobId"], cancel["httpStatus"]
-            )
-        else:
-            run.cancel_http_status = cancel["error"]["status"]
-            poll_now = True
+
+def get_job(context: df.DurableOrchestrationContext, call: JobCall, run: Run) -> Steps:
+    """Step getJob: read the job, retrying within the retry budget (no deadline yet)."""
+    _report(context, run, "getJob")
+    return (yield from _read_job(context, call, run, "getJob"))
+
+
+def cancel_job(
+    context: df.DurableOrchestrationContext, call: JobCall, run: Run, timeout_seconds: float
+) -> Steps:
+    """Step cancelJob: 200/202/204 mean accepted; a 409 means the job finished meanwhile,
+    which the first confirming poll, made at once, shows. Either starts the deadline."""
+    _report(context, run, "cancelJob")
+    answer = yield from call_service(
+        context,
+        "cancel_job",
+        call,
+        run.counter,
+        tolerate=_job_already_finished,
+        on_retry=_retry_reporter(context, run, "cancelJob"),
+    )
+    now = context.current_utc_datetime
+    if answer["ok"]:
+        run.confirm_from(now, timeout_seconds, answer["httpStatus"])
+        run.cancel_requested_at = iso(now)
+        _log(context, "cancel of job %s accepted (HTTP %s)", call["jobId"], answer["httpStatus"])
     else:
-        run = Run.resume(resume)
+        run.confirm_from(now, timeout_seconds, answer["error"]["status"])
+        run.poll_now = True
 
-    # Step confirmCancelled: poll on durable timers, with a growing interval, until the job
-    # is final or the deadline passes; continue-as-new keeps each execution's history short.
+
+def confirm_cancelled(
+    context: df.DurableOrchestrationContext, request: CancelJobInput, call: JobCall, run: Run
+) -> Generator[Any, Any, CancelOutputs | None]:
+    """Step confirmCancelled: poll on durable timers with a growing interval until the job is
+    final or the deadline passes; continue-as-new keeps each execution's history short."""
+    assert run.deadline is not None
+    options = request["options"]
     for _ in range(schedule.POLLS_PER_GENERATION):
         now = context.current_utc_datetime
         delay = (
             0.0
-            if poll_now
+            if run.poll_now
             else schedule.poll_delay(
                 run.polls, options["pollIntervalSeconds"], options["maxPollIntervalSeconds"]
             )
         )
-        poll_now = False
+        run.poll_now = False
         poll_at = min(now + timedelta(seconds=delay), run.deadline)
         _report(context, run, "confirmCancelled", poll_at)
         if poll_at > now:
             yield context.create_timer(poll_at)
         try:
-            job = yield from _get_job(context, call, run, "confirmCancelled")
+            job = yield from _read_job(context, call, run, "confirmCancelled", run.deadline)
         except DeadlineReached:
             # The service is failing or throttling past the deadline: report what was last
             # seen, as for any other poll that ends at the deadline.
             last = JobSnapshot(status=run.last_status or "", cancellationTime=None)
             return _outputs(context, request, run, last, "timedOut")
+        except ServiceCallFailed as failed:
+            raise _confirmation_stopped(run, failed) from failed
         run.polls += 1
         if job_status.is_terminal(job["status"]):
             outcome: Outcome = (
@@ -195,13 +218,31 @@ def _cancel(
             return _outputs(context, request, run, job, outcome)
         if context.current_utc_datetime >= run.deadline:
             return _outputs(context, request, run, job, "timedOut")
-
     context.continue_as_new({**request, "resume": run.handover()})
     return None
 
 
-def _get_job(
-    context: df.DurableOrchestrationContext, call: JobCall, run: Run, phase: Phase
+def _job_call(context: df.DurableOrchestrationContext, request: CancelJobInput) -> JobCall:
+    call = JobCall(
+        subscriptionId=request["subscriptionId"],
+        resourceGroupName=request["resourceGroupName"],
+        workspaceName=request["workspaceName"],
+        jobId=request["jobId"],
+        apiVersion=request["apiVersion"],
+        endpoint=request["endpoint"],
+        instanceId=context.instance_id,
+    )
+    if "authToken" in request:
+        call["authToken"] = request["authToken"]
+    return call
+
+
+def _read_job(
+    context: df.DurableOrchestrationContext,
+    call: JobCall,
+    run: Run,
+    phase: Phase,
+    deadline: datetime | None = None,
 ) -> Generator[Any, Any, JobSnapshot]:
     result = yield from call_service(
         context,
@@ -209,7 +250,7 @@ def _get_job(
         call,
         run.counter,
         on_retry=_retry_reporter(context, run, phase),
-        deadline=run.deadline,
+        deadline=deadline,
     )
     job: JobSnapshot = result["job"]
     run.last_status = job["status"]
@@ -218,6 +259,45 @@ def _get_job(
 
 def _job_already_finished(error: ErrorInfo) -> bool:
     return error["operation"] == "Jobs_Cancel" and error["status"] == 409
+
+
+def _confirmation_stopped(run: Run, failed: ServiceCallFailed) -> Exception:
+    """The error of a run whose confirmation failed; a refused token after an accepted cancel
+    says that the cancel stands (a caller's token lives about an hour, confirming may not)."""
+    if failed.error["status"] == 401 and run.cancel_requested_at is not None:
+        return CancellationFailed(
+            f"The cancel was accepted at {run.cancel_requested_at} "
+            f"(HTTP {run.cancel_http_status}), but confirming stopped after {run.polls} "
+            f"poll{'s' if run.polls != 1 else ''}: the service refused the token (HTTP 401; "
+            "a caller's token has likely expired). The job is cancelling; confirm it with "
+            f"the app's managed identity (no authToken). Last status: {run.last_status}. "
+            f"{failed}"
+        )
+    return failed
+
+
+def _failure_text(
+    context: df.DurableOrchestrationContext, request: CancelJobInput, error: Exception
+) -> str:
+    """The run's error: the service failure as it is, anything else with its type, and a bug
+    logged once with its traceback. Any token the request carries is cut out."""
+    if isinstance(error, (ServiceCallFailed, CancellationFailed)):
+        return _redacted(str(error), request)
+    text = _redacted(f"{type(error).__name__}: {error}", request)
+    if not context.is_replaying:
+        trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        log.error(
+            "cancel of job %s failed with an unexpected %s:\n%s",
+            request.get("jobId"),
+            type(error).__name__,
+            _redacted(trace, request),
+        )
+    return text
+
+
+def _redacted(text: str, request: CancelJobInput) -> str:
+    token = request.get("authToken")
+    return text.replace(token, "<redacted>") if token else text
 
 
 def _report(
@@ -231,7 +311,7 @@ def _report(
         phase=phase,
         lastStatus=run.last_status,
         polls=run.polls,
-        nextPollAt=_iso(next_poll_at) if next_poll_at else None,
+        nextPollAt=iso(next_poll_at) if next_poll_at else None,
     )
     if retrying:
         progress["retrying"] = retrying
@@ -243,7 +323,7 @@ def _retry_reporter(
 ) -> Callable[[ErrorInfo, int, datetime], None]:
     def report(error: ErrorInfo, attempt: int, resume_at: datetime) -> None:
         failed = f"{error['operation']} {failure_kind(error)}"
-        note = f"{failed}; attempt {attempt + 1} at {_iso(resume_at)}"
+        note = f"{failed}; attempt {attempt + 1} at {iso(resume_at)}"
         _report(context, run, phase, retrying=note)
         _log(context, "retrying %s", note)
 
@@ -267,10 +347,11 @@ def _outputs(
         cancelRequested=run.cancel_requested_at is not None,
         cancelRequestedAt=run.cancel_requested_at,
         cancelHttpStatus=run.cancel_http_status,
+        confirmDeadline=iso(run.deadline) if run.deadline else None,
         polls=run.polls,
         activityCalls=run.counter.calls,
-        startedAt=_iso(run.started_at),
-        finishedAt=_iso(context.current_utc_datetime),
+        startedAt=iso(run.started_at),
+        finishedAt=iso(context.current_utc_datetime),
         apiVersion=request["apiVersion"],
     )
 
@@ -279,11 +360,3 @@ def _log(context: df.DurableOrchestrationContext, message: str, *args: object) -
     # Replays re-run the code; log only the first time a decision is made.
     if not context.is_replaying:
         log.info(message, *args)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-def _parse(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))

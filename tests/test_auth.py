@@ -1,4 +1,4 @@
-"""Tokens: the caller's, or the app identity through azure-identity's DefaultAzureCredential.
+"""Tokens: the caller's, or the app identity through azure-identity.
 
 The identity path runs unchanged against the simulator's App Service-style managed-identity
 endpoint (IDENTITY_ENDPOINT/IDENTITY_HEADER), so no request leaves the machine.
@@ -48,6 +48,26 @@ def test_identity_is_created_once_and_its_token_cached(
     assert second.token() == sim_token
     assert identity_endpoint.identity_requests == 1
     assert identity_endpoint.identity_client_ids == [None]
+
+
+def test_managed_identity_in_azure_and_default_credential_elsewhere() -> None:
+    from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+
+    hosted = {"IDENTITY_ENDPOINT": "http://127.0.0.1:9/token", "IDENTITY_HEADER": "x"}
+    assert isinstance(auth.identity_credential(None, hosted), ManagedIdentityCredential)
+    assert isinstance(auth.identity_credential(USER_ASSIGNED, hosted), ManagedIdentityCredential)
+    legacy = {"MSI_ENDPOINT": "http://127.0.0.1:9/token", "MSI_SECRET": "x"}
+    assert isinstance(auth.identity_credential(None, legacy), ManagedIdentityCredential)
+    assert isinstance(auth.identity_credential(None, {}), DefaultAzureCredential)
+
+
+def test_app_identity_in_azure_is_the_managed_identity(
+    identity_endpoint: SimulatorServer,
+) -> None:
+    from azure.identity import ManagedIdentityCredential
+
+    provider = app_identity(None)
+    assert isinstance(provider._credential, ManagedIdentityCredential)
 
 
 def test_user_assigned_identity_is_named_by_its_client_id(

@@ -5,14 +5,16 @@ from __future__ import annotations
 import http.server
 import socket
 import threading
+import uuid
 from collections.abc import Iterator
+from typing import ClassVar
 from urllib.parse import parse_qsl
 
 import pytest
 import requests
 
 from dataplane.auth import StaticToken
-from dataplane.client import USER_AGENT, QuantumJobsClient
+from dataplane.client import USER_AGENT, Exchange, QuantumJobsClient, thread_session
 from dataplane.errors import (
     ConnectError,
     InvalidParameter,
@@ -65,13 +67,22 @@ def test_get_job_reads_status_and_sends_identification(
     simulator: SimulatorServer, sim_token: str
 ) -> None:
     simulator.seed_job(JOB)
-    client = make_client(simulator, sim_token, client_request_id="cancel-abc")
+    seen: list[Exchange] = []
+    client = make_client(simulator, sim_token, observer=seen.append)
     job = client.get_job(job_ref())
     assert job["status"] == "Waiting"
     assert job["id"] == JOB
-    [entry] = simulator.requests()
-    assert (entry["method"], entry["operation"], entry["apiVersion"]) == ("GET", "Jobs_Get", NEW)
-    assert entry["clientRequestId"] == "cancel-abc"
+    client.get_job(job_ref())
+    entries = simulator.requests()
+    assert [(e["method"], e["operation"], e["apiVersion"]) for e in entries] == [
+        ("GET", "Jobs_Get", NEW)
+    ] * 2
+    # A fresh GUID per attempt, as the Azure REST guidelines ask, and the service's own id.
+    ids = [e["clientRequestId"] for e in entries]
+    assert len(set(ids)) == 2 and all(uuid.UUID(i).version == 4 for i in ids)
+    assert [x.client_request_id for x in seen] == ids
+    assert [x.request_id for x in seen] == [e["requestId"] for e in entries]
+    assert [x.status for x in seen] == [200, 200]
     assert_requests_follow_the_spec(simulator)
 
 
@@ -349,6 +360,61 @@ class serve:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class _Odd(http.server.BaseHTTPRequestHandler):
+    """Answers every request with the status in its path's last segment, and a cookie."""
+
+    cookies_seen: ClassVar[list[str | None]] = []
+
+    def _answer(self) -> None:
+        _Odd.cookies_seen.append(self.headers.get("Cookie"))
+        status = int(self.path.split("?")[0].rsplit("/", 1)[-1].split(":")[0][-3:])
+        body = b'{"id": "x", "status": "Executing"}'
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Set-Cookie", "session=tracking-value; Path=/")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet."""
+
+
+@pytest.mark.parametrize("status", [201, 203, 206])
+def test_only_200_202_and_204_accept_a_cancel(sim_token: str, status: int) -> None:
+    job = JobRef.checked(
+        DEFAULT_SUBSCRIPTION_ID, "rg", "ws", f"00000000-0000-4000-8000-000000000{status}"
+    )
+    with serve(_Odd) as origin:
+        client = QuantumJobsClient(origin, NEW, StaticToken(sim_token), session=requests.Session())
+        with pytest.raises(InvalidResponse) as caught:
+            client.cancel_job(job)
+        with pytest.raises(InvalidResponse):
+            client.get_job(job)  # a read is answered 200, nothing else
+    assert caught.value.status == status
+    assert f"unexpected HTTP {status}" in str(caught.value)
+
+
+def test_sessions_are_per_thread_and_keep_no_cookies(sim_token: str) -> None:
+    job = JobRef.checked(
+        DEFAULT_SUBSCRIPTION_ID, "rg", "ws", "00000000-0000-4000-8000-000000000200"
+    )
+    _Odd.cookies_seen.clear()
+    with serve(_Odd) as origin:
+        client = QuantumJobsClient(origin, NEW, StaticToken(sim_token))
+        client.get_job(job)
+        client.get_job(job)  # the first answer set a cookie: it must not come back
+        sessions: list[requests.Session] = []
+        worker = threading.Thread(target=lambda: sessions.append(thread_session()))
+        worker.start()
+        worker.join()
+    assert _Odd.cookies_seen == [None, None]
+    assert sessions[0] is not thread_session()
+    assert len(thread_session().cookies) == 0
 
 
 @pytest.fixture(autouse=True)

@@ -206,3 +206,17 @@ def test_a_running_alert_job_is_reported_once(
         timeout=TIMEOUT,
     )
     wait_finished(e2e_host, instance_for(job))
+
+
+def test_an_event_without_a_type_fails_so_event_grid_retries_it(
+    e2e_host: HostProcess, simulator: SimulatorServer
+) -> None:
+    # What a CloudEvent looks like after an azure-functions older than 1.25 decoded it.
+    job = simulator.seed_job(str(uuid.uuid4()))
+    [event] = sample("eventgrid-schema.json", job)
+    event["id"] = str(uuid.uuid4())
+    del event["eventType"]
+    assert deliver(e2e_host, [event]).status_code == 500
+    logged(e2e_host, f"event {event['id']} has no readable type")
+    assert no_run(e2e_host, job)
+    assert simulator.requests() == []

@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from devtools.simulator import SimulatorServer
+from tests.support import host as host_support
 from tests.support.e2e import (
     QUICK,
     TIMEOUT,
@@ -23,6 +24,7 @@ from tests.support.host import HostProcess
 from workflow.inputs import instance_id_for
 
 __all__ = ["e2e_host"]  # the module-scoped host fixture
+devhost = host_support.devhost  # the fixture factory, made visible to this module
 
 START = "/api/cancel-running-job"
 TOKEN = "caller-token-RECOGNISABLE.abc123"
@@ -211,3 +213,39 @@ def test_invalid_wait_seconds(
 def test_unknown_instance_is_404(e2e_host: HostProcess, instance: str) -> None:
     answer = requests.get(f"{e2e_host.url}/api/cancel-running-job/{instance}", timeout=TIMEOUT)
     assert answer.status_code == 404
+
+
+def test_an_invalid_setting_is_a_500_naming_it(
+    devhost: Any, simulator: SimulatorServer, sim_token: str
+) -> None:
+    host = devhost(quantum_endpoint=simulator.url, env={"CANCEL_TIMEOUT_SECONDS": "1e9"})
+    job = simulator.seed_job(str(uuid.uuid4()))
+    response = requests.post(
+        host.url + "/api/cancel-running-job",
+        json=job_body(job, endpoint=simulator.url, authToken=sim_token),
+        timeout=TIMEOUT,
+    )
+    assert response.status_code == 500
+    assert response.headers["Content-Type"] == "application/problem+json"
+    problem = response.json()
+    assert "CANCEL_TIMEOUT_SECONDS" in problem["detail"] and "1e9" not in response.text
+    assert host.log_text().count("the app settings are invalid: CANCEL_TIMEOUT_SECONDS") == 1
+    # An alert is not acknowledged: Event Grid delivers it again once the setting is fixed.
+    alert = requests.post(
+        host.url + "/runtime/webhooks/EventGrid?functionName=on_job_alert",
+        json=[
+            {
+                "id": "misconfigured-1",
+                "eventType": "Quantum.Job.CostAlert",
+                "subject": "/alerts",
+                "data": {},
+                "dataVersion": "1",
+                "eventTime": "2026-01-01T00:00:00Z",
+            }
+        ],
+        headers={"aeg-event-type": "Notification"},
+        timeout=TIMEOUT,
+    )
+    assert alert.status_code == 500
+    assert "event misconfigured-1 not handled, the app settings are invalid" in host.log_text()
+    assert simulator.requests() == []

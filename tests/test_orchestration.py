@@ -8,14 +8,17 @@ asserts on the outputs and on the simulator's request log.
 from __future__ import annotations
 
 import itertools
+import uuid
 from datetime import datetime, timezone
 from email.utils import format_datetime
 
 import pytest
 
 from devtools.durable.errors import SimulatedCrash
+from devtools.durable.functions import ActivityOutcome
 from tests.support.orchestration import ORCHESTRATION, Harness
 from workflow.inputs import instance_id_for
+from workflow.times import parse_iso
 
 JOB = "0a1b2c3d-0000-4000-8000-00000000c0de"
 # Moves by time only, so an activity that runs again after a crash reads the same status.
@@ -68,7 +71,9 @@ def test_running_job_is_cancelled_and_confirmed(harness: Harness) -> None:
         for a, b in zip([cancel_at] + [g["clock"] for g in gets[1:]], gets[1:], strict=False)
     ]
     assert gaps == [5.0, 10.0, 20.0]
-    assert all(e["clientRequestId"] == run.instance_id for e in run.calls())
+    # A fresh GUID per attempt (the service's logs know the request by it), never reused.
+    ids = [e["clientRequestId"] for e in run.calls()]
+    assert len(set(ids)) == len(ids) and all(uuid.UUID(i) for i in ids)
     assert run.status.custom_status["lastStatus"] == "Cancelled"
 
 
@@ -316,15 +321,71 @@ def test_retry_past_the_deadline_ends_in_timed_out(harness: Harness) -> None:
     assert [e["status"] for e in run_calls(harness, "Jobs_Get")] == [200, 503]
 
 
-def test_throttled_first_read_fails_when_the_retry_is_past_the_deadline(harness: Harness) -> None:
+@pytest.mark.parametrize("form", ["seconds", "http-date"])
+def test_a_throttled_first_read_never_keeps_the_cancel_from_being_sent(
+    harness: Harness, form: str
+) -> None:
+    # The service asks to wait 30 s before the first read, longer than timeoutSeconds: the
+    # deadline bounds the confirmation only, so the cancel still goes out and is confirmed.
     start_executing(harness)
-    harness.simulator.add_fault(
-        {"operation": "Jobs_Get", "httpStatus": 429, "retryAfter": 120, "count": 1}
+    wait = (
+        30
+        if form == "seconds"
+        else format_datetime(
+            datetime.fromtimestamp(datetime.now(timezone.utc).timestamp() + 30, timezone.utc),
+            usegmt=True,
+        )
     )
-    run = harness.run(harness.request(JOB, options={"timeoutSeconds": 60}))
+    harness.simulator.add_fault(
+        {"operation": "Jobs_Get", "httpStatus": 429, "retryAfter": wait, "count": 1}
+    )
+    options = {"pollIntervalSeconds": 5, "maxPollIntervalSeconds": 5, "timeoutSeconds": 20}
+    run = harness.run(harness.request(JOB, options=options))
+    outputs = run.outputs
+    assert outputs["outcome"] == "cancelled"
+    [cancel] = run.calls("Jobs_Cancel")
+    first = run.calls("Jobs_Get")[0]
+    assert cancel["clock"] - first["clock"] >= 28  # the Retry-After was honoured
+    # The confirmation deadline counts from the accepted cancel.
+    assert outputs["confirmDeadline"] is not None and outputs["cancelRequestedAt"] is not None
+    deadline = parse_iso(outputs["confirmDeadline"]) - parse_iso(outputs["cancelRequestedAt"])
+    assert deadline.total_seconds() == 20
+
+
+def test_a_refused_token_after_the_cancel_says_the_cancel_stands(harness: Harness) -> None:
+    start_executing(harness, "slow-cancel")
+    engine = harness.engine()
+    request = harness.request(JOB, options=SECONDS)
+    instance = engine.start_new(ORCHESTRATION, instance_id_for(request), request)
+    while not run_calls(harness, "Jobs_Cancel"):
+        engine.run_until_idle(max_steps=1, raise_on_budget=False)
+    # The caller's token expires while the job is cancelling.
+    harness.simulator.add_fault({"operation": "Jobs_Get", "httpStatus": 401, "count": 1})
+    engine.run_until_idle()
+    status = engine.get_status(instance)
+    assert status is not None and status.runtime_status.value == "Failed"
+    error = str(status.output)
+    assert "The cancel was accepted at" in error and "(HTTP 204)" in error
+    assert "refused the token (HTTP 401" in error and "managed identity" in error
+    assert harness.token not in error
+
+
+def test_a_bug_fails_the_run_with_its_type_and_logs_the_traceback_once(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # An activity answer without "job" makes the orchestrator fail on a KeyError: the run's
+    # error must name the type (not just "'job'") and the traceback must be logged once.
+    start_executing(harness)
+    monkeypatch.setattr(
+        "devtools.durable.backend.invoke_activity",
+        lambda function, input_json: ActivityOutcome(succeeded=True, result='{"ok": true}'),
+    )
+    with caplog.at_level("ERROR", logger="orchestrators.cancel_running_job"):
+        run = harness.run(harness.request(JOB))
     assert run.status.runtime_status.value == "Failed"
-    assert "the next attempt would come after the deadline" in run.status.output
-    assert run.calls("Jobs_Cancel") == []
+    assert "KeyError: 'job'" in str(run.status.output)
+    [record] = [r for r in caplog.records if "unexpected KeyError" in r.getMessage()]
+    assert "Traceback" in record.getMessage() and harness.token not in record.getMessage()
 
 
 def run_calls(harness: Harness, operation: str) -> list[dict[str, object]]:

@@ -689,8 +689,11 @@ def test_request_log_keeps_the_raw_path(api: Api) -> None:
 
 def test_request_ids_and_client_request_id_echo(api: Api) -> None:
     job_id = api.sim.seed_job()
-    echoed = api.call("GET", api.sim.job_url(job_id), headers={"x-ms-client-request-id": "abc-123"})
+    asked = {"x-ms-client-request-id": "abc-123", "x-ms-return-client-request-id": "true"}
+    echoed = api.call("GET", api.sim.job_url(job_id), headers=asked)
     assert echoed.headers["x-ms-client-request-id"] == "abc-123"
+    silent = api.call("GET", api.sim.job_url(job_id), headers={"x-ms-client-request-id": "x"})
+    assert "x-ms-client-request-id" not in silent.headers
     uuid.UUID(echoed.headers["x-ms-request-id"])
     plain = api.get(new_id())
     assert "x-ms-client-request-id" not in plain.headers

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from appsettings import Settings, load_settings
+from appsettings import Settings, SettingsError, load_settings
 from workflow.inputs import InvalidInput, checked_cancel_input, instance_id_for
 
 SUB = "0f0e0d0c-0b0a-0908-0706-050403020100"
@@ -168,3 +168,30 @@ def test_unknown_field_names_are_repeated_only_when_they_look_like_names() -> No
     assert set(found) == {"jobID", "(unnamed field)"}
     found = problems_of(body(options={TOKEN: 1}))
     assert set(found) == {"options.(unnamed field)"}
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CANCEL_POLL_INTERVAL_SECONDS", "0.01"),
+        ("CANCEL_MAX_POLL_INTERVAL_SECONDS", "3601"),
+        ("CANCEL_TIMEOUT_SECONDS", "1e9"),
+        ("CANCEL_TIMEOUT_SECONDS", "nan"),
+        ("CANCEL_TIMEOUT_SECONDS", "soon"),
+        ("QUANTUM_HTTP_READ_TIMEOUT_SECONDS", "inf"),
+        ("QUANTUM_ALLOW_LOOPBACK", "maybe-secret-value"),
+    ],
+)
+def test_settings_have_the_limits_of_the_options(name: str, value: str) -> None:
+    # The same bounds as the request options, and the error names the setting, never its value.
+    with pytest.raises(SettingsError) as refused:
+        load_settings({name: value})
+    assert name in str(refused.value)
+    assert value not in str(refused.value)
+
+
+def test_settings_at_the_limits_are_accepted() -> None:
+    settings = load_settings(
+        {"CANCEL_POLL_INTERVAL_SECONDS": "1", "CANCEL_TIMEOUT_SECONDS": str(14 * 24 * 3600)}
+    )
+    assert settings.poll_interval_seconds == 1.0

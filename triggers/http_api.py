@@ -12,7 +12,7 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from appsettings import load_settings
+from appsettings import Settings, SettingsError, load_settings
 from triggers.starting import start_or_find
 from triggers.status_document import INSTANCE_ID, is_finished, status_document
 from workflow.inputs import InvalidInput, Problem, checked_cancel_input
@@ -24,6 +24,7 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_WAIT_SECONDS = 60.0
 WAIT_POLL_SECONDS = 0.5
 PROBLEM_TYPE = "urn:cancel-running-job:problem:invalid-request"
+MISCONFIGURED_TYPE = "urn:cancel-running-job:problem:invalid-setting"
 # Stands for "no body to check": the body itself was the problem and is already reported.
 _UNREADABLE = object()
 
@@ -34,17 +35,20 @@ async def start_cancel_running_job(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Check the workflow inputs, then start (or find) the job's cancellation."""
+    settings = _settings()
+    if isinstance(settings, func.HttpResponse):
+        return settings
     problems: list[Problem] = []
     wait_seconds = _wait_seconds(req.params.get("waitSeconds"), problems)
     body = _json_body(req.get_body(), problems)
     request = None
     if body is not _UNREADABLE:
         try:
-            request = checked_cancel_input(body, load_settings())
+            request = checked_cancel_input(body, settings)
         except InvalidInput as invalid:
             problems.extend(invalid.problems)
     if problems or request is None:
-        return _problem(problems)
+        return _invalid_request(problems)
 
     started = await start_or_find(client, request)
     log.info(
@@ -74,16 +78,18 @@ async def get_cancel_status(
         status = await client.get_status(instance_id)
         if status:
             return _json(200, status_document(status))
-    return _json(
-        404,
-        {
-            "type": "about:blank",
-            "title": "Not Found",
-            "status": 404,
-            "detail": "no cancellation with this instance id",
-        },
-        content_type="application/problem+json",
-    )
+    return _problem(404, "about:blank", "Not Found", "no cancellation with this instance id")
+
+
+def _settings() -> Settings | func.HttpResponse:
+    """The app settings, or the 500 problem document that names the one that is invalid."""
+    try:
+        return load_settings()
+    except SettingsError as error:
+        log.error("the app settings are invalid: %s", error)
+        return _problem(
+            500, MISCONFIGURED_TYPE, "An app setting of this app is invalid", str(error)
+        )
 
 
 def _json_body(raw: bytes, problems: list[Problem]) -> Any:
@@ -128,19 +134,25 @@ async def _wait_for(
         await asyncio.sleep(min(WAIT_POLL_SECONDS, remaining))
 
 
-def _problem(problems: list[Problem]) -> func.HttpResponse:
+def _invalid_request(problems: list[Problem]) -> func.HttpResponse:
     count = len(problems)
-    return _json(
+    return _problem(
         400,
-        {
-            "type": PROBLEM_TYPE,
-            "title": "The cancellation request is not valid",
-            "status": 400,
-            "detail": f"{count} invalid field{'s' if count != 1 else ''}",
-            "invalid-params": [problem.to_dict() for problem in problems],
-        },
-        content_type="application/problem+json",
+        PROBLEM_TYPE,
+        "The cancellation request is not valid",
+        f"{count} invalid field{'s' if count != 1 else ''}",
+        invalid=problems,
     )
+
+
+def _problem(
+    status: int, kind: str, title: str, detail: str, invalid: list[Problem] | None = None
+) -> func.HttpResponse:
+    """An RFC 9457 problem document; nothing in it repeats a value a caller sent."""
+    body: dict[str, Any] = {"type": kind, "title": title, "status": status, "detail": detail}
+    if invalid is not None:
+        body["invalid-params"] = [problem.to_dict() for problem in invalid]
+    return _json(status, body, content_type="application/problem+json")
 
 
 def _json(status: int, body: Any, content_type: str = "application/json") -> func.HttpResponse:

@@ -6,6 +6,12 @@ resourceGroupName, workspaceName, jobId), by ``data.jobResourceId``, or by the `
 Azure Quantum job resource ID. An event never supplies a token, endpoint or api-version: those
 come from the app's settings and identity, so a forged event can at most cancel a job in a
 workspace the app's identity may already manage.
+
+An alert must never be acknowledged unread: an event whose type cannot be read, or invalid
+app settings, fail the invocation so that Event Grid delivers it again. azure-functions 1.25
+is the first to decode CloudEvents; an older copy (the Python worker bundles one, and loads it
+on Python 3.10-3.12 unless PYTHON_ISOLATE_WORKER_DEPENDENCIES=1) turns a CloudEvent into an
+event with no type, so the app logs an error at start-up when the loaded copy cannot decode them.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from appsettings import Settings, load_settings
+from appsettings import Settings, SettingsError, load_settings
 from triggers.starting import start_or_find
 from workflow.inputs import (
     COORDINATES,
@@ -39,6 +45,24 @@ JOB_RESOURCE_ID = re.compile(
     re.IGNORECASE,
 )
 _MAX_LOGGED = 120
+
+
+class UnreadableEvent(Exception):
+    """An event whose type cannot be read: failing the invocation makes Event Grid retry it."""
+
+
+def decodes_cloud_events(module: Any = func) -> bool:
+    """Whether this azure-functions decodes CloudEvents (1.25 and later have ``CloudEvent``)."""
+    return hasattr(module, "CloudEvent")
+
+
+if not decodes_cloud_events():
+    log.error(
+        "azure-functions %s cannot decode CloudEvents: CloudEvents alerts will fail and be "
+        "retried by Event Grid. Set PYTHON_ISOLATE_WORKER_DEPENDENCIES=1 so the worker loads "
+        "the app's azure-functions (>= 1.25) instead of its bundled copy.",
+        getattr(func, "__version__", "?"),
+    )
 
 
 @dataclass(frozen=True)
@@ -87,14 +111,26 @@ def _shown(value: object) -> str:
 @bp.durable_client_input(client_name="client")
 async def on_job_alert(event: func.EventGridEvent, client: df.DurableOrchestrationClient) -> None:
     """Start the cancellation an alert asks for; log and acknowledge anything else."""
+    event_id = _shown(event.id)
     # Event Grid schema events have event_type, CloudEvents have type.
     event_type = getattr(event, "event_type", None) or getattr(event, "type", None)
+    if event_type is None or event_type == "":
+        log.error(
+            "event %s has no readable type (a CloudEvent decoded by an azure-functions older "
+            "than 1.25?): failing, so that Event Grid delivers it again",
+            event_id,
+        )
+        raise UnreadableEvent(f"event {event_id} has no readable type")
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        log.error("event %s not handled, the app settings are invalid: %s", event_id, error)
+        raise
     try:
         data = event.get_json()
     except ValueError:
         data = None
-    decision = decide(event_type, event.subject, data, load_settings())
-    event_id = _shown(event.id)
+    decision = decide(event_type, event.subject, data, settings)
     if decision.request is None:
         level = logging.INFO if decision.reason.startswith("ignored") else logging.WARNING
         log.log(level, "event %s %s", event_id, decision.reason)

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
 from typing import Any, TypedDict
 
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 from azure.durable_functions.models.OrchestrationRuntimeStatus import OrchestrationRuntimeStatus
 
+from dataplane.resources import GUID
+from workflow.times import iso
+
 # Instance ids are made by workflow.inputs.instance_id_for; nothing else is ever looked up, so
 # no caller text reaches the Durable management API's URL.
-INSTANCE_ID = re.compile(
-    r"cancel-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}-[0-9a-f]{16}"
-)
+INSTANCE_ID = re.compile(rf"cancel-{GUID.pattern}-[0-9a-f]{{16}}")
 FINISHED_STATES = frozenset(
     {
         OrchestrationRuntimeStatus.Completed,
@@ -53,8 +53,8 @@ def status_document(status: DurableOrchestrationStatus) -> StatusDocument:
     return StatusDocument(
         instanceId=status.instance_id or "",
         runtimeStatus=shown,
-        createdTime=_iso(status.created_time),
-        lastUpdatedTime=_iso(status.last_updated_time),
+        createdTime=iso(status.created_time) if status.created_time else None,
+        lastUpdatedTime=iso(status.last_updated_time) if status.last_updated_time else None,
         progress=status.custom_status,
         outputs=output if runtime is OrchestrationRuntimeStatus.Completed else None,
         error=error,
@@ -73,11 +73,3 @@ def _name(runtime: OrchestrationRuntimeStatus | None) -> str:
 def _clean_error(output: Any) -> str:
     text = output if isinstance(output, str) else str(output)
     return text.split(_OUT_OF_PROC_MARKER, 1)[0].strip()
-
-
-def _iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")

@@ -23,16 +23,12 @@ from dataplane.resources import (
     parameter_problems,
 )
 from dataplane.versions import api_version_problem
+from workflow.schedule import POLL_OPTION_LIMITS
 from workflow.shapes import CancelJobInput, JobCoordinates, PollOptions
 
 COORDINATES = tuple(PATH_PARAMETER_RULES)  # subscriptionId, resourceGroupName, workspaceName, jobId
 OPTIONAL_FIELDS = ("apiVersion", "authToken", "location", "endpoint", "options")
-OPTION_LIMITS: dict[str, tuple[float, float]] = {
-    "pollIntervalSeconds": (1.0, 3600.0),
-    "maxPollIntervalSeconds": (1.0, 3600.0),
-    # Up to two weeks: a cancellation that takes days is legal, durable timers make it cheap.
-    "timeoutSeconds": (1.0, 14 * 24 * 3600.0),
-}
+OPTION_LIMITS = POLL_OPTION_LIMITS
 MAX_TOKEN_LENGTH = 16384
 # RFC 6750 b64token: what a bearer token may contain; no spaces, so no "Bearer " prefix.
 _TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")

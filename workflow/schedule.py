@@ -8,6 +8,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 POLL_GROWTH_FACTOR = 2.0
+#: The range of each polling option, for request options and the settings that default them.
+POLL_OPTION_LIMITS: dict[str, tuple[float, float]] = {
+    "pollIntervalSeconds": (1.0, 3600.0),
+    "maxPollIntervalSeconds": (1.0, 3600.0),
+    # Up to two weeks: a cancellation that takes days is legal, durable timers make it cheap.
+    "timeoutSeconds": (1.0, 14 * 24 * 3600.0),
+}
+#: The range of the HTTP connect and read timeouts (settings only).
+HTTP_TIMEOUT_LIMITS = (0.1, 300.0)
 # Continue-as-new after this many confirming polls, so the history of one execution stays
 # bounded however long the cancellation takes.
 POLLS_PER_GENERATION = 20

@@ -38,7 +38,8 @@ class JobCoordinates(TypedDict):
 
 
 class ResumeState(TypedDict):
-    """What the orchestration carries across continue-as-new while confirming."""
+    """What the orchestration carries across continue-as-new while confirming (``deadline``:
+    timeoutSeconds after the accepted cancel)."""
 
     startedAt: str
     deadline: str
@@ -82,11 +83,12 @@ class FailedRun(TypedDict):
 
 
 class JobCall(JobCoordinates):
-    """An activity's input: which job, where, with which api-version and credentials."""
+    """An activity's input: which job, where, with which api-version and credentials, and the
+    orchestration instance it serves (for the logs)."""
 
     apiVersion: str
     endpoint: str
-    clientRequestId: str
+    instanceId: str
     authToken: NotRequired[str]
 
 
@@ -129,6 +131,8 @@ class CancelOutputs(TypedDict):
     cancelRequested: bool
     cancelRequestedAt: str | None
     cancelHttpStatus: int | None
+    #: When confirming would give up: timeoutSeconds after the accepted cancel (or its 409).
+    confirmDeadline: str | None
     polls: int
     activityCalls: int
     startedAt: str

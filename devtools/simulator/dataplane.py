@@ -66,7 +66,9 @@ def handle(sim: Simulator, request: Request) -> Response:
         response = error_response(exc)
     response.headers["x-ms-request-id"] = str(uuid.uuid4())
     client_request_id = request.headers.get("x-ms-client-request-id")
-    if client_request_id is not None:
+    echo = (request.headers.get("x-ms-return-client-request-id") or "").lower() == "true"
+    if client_request_id is not None and echo:
+        # As Azure services do: the caller's id comes back only when it asks for it.
         response.headers["x-ms-client-request-id"] = client_request_id
     fault = ctx.fault
     sim.log.record(

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import pytest
 
-from dataplane.client import shared_session
+from dataplane.client import close_sessions
 from devtools.simulator import Options, SimulatorServer
 from tests.conftest import SIM_TOKEN
 from tests.support.orchestration import Harness, Run
@@ -107,7 +107,7 @@ class Gate:
     def close(self) -> None:
         """Stop listening and drop the app's pooled connections, so new ones are refused."""
         self.server.stop()
-        shared_session().close()
+        close_sessions()
         self.closed = True
 
     def attempt_refused(self) -> None:
