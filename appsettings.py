@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from dataplane.sealing import parse_key
 from dataplane.versions import DEFAULT_API_VERSION
 from workflow.schedule import HTTP_TIMEOUT_LIMITS, POLL_OPTION_LIMITS
 
@@ -27,6 +28,8 @@ JOB_ALERT_EVENT_TYPES = "JOB_ALERT_EVENT_TYPES"
 CANCEL_POLL_INTERVAL_SECONDS = "CANCEL_POLL_INTERVAL_SECONDS"
 CANCEL_MAX_POLL_INTERVAL_SECONDS = "CANCEL_MAX_POLL_INTERVAL_SECONDS"
 CANCEL_TIMEOUT_SECONDS = "CANCEL_TIMEOUT_SECONDS"
+CALLER_TOKEN_KEY = "CALLER_TOKEN_KEY"
+CALLER_TOKEN_KEY_PREVIOUS = "CALLER_TOKEN_KEY_PREVIOUS"
 
 DEFAULT_JOB_ALERT_EVENT_TYPES = ("Quantum.Job.CostAlert", "Quantum.Job.CancelRequested")
 DEFAULT_POLL_INTERVAL_SECONDS = 5.0
@@ -58,6 +61,10 @@ class Settings:
     timeout_seconds: float
     connect_timeout_seconds: float
     read_timeout_seconds: float
+    #: Seals a caller's token (CALLER_TOKEN_KEY); None: requests with authToken are refused.
+    caller_token_key: bytes | None = field(default=None, repr=False)
+    #: Every key that may open a sealed token: the current one, then the previous one.
+    caller_token_keys: tuple[bytes, ...] = field(default=(), repr=False)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -66,6 +73,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     event_types = tuple(
         part.strip() for part in env.get(JOB_ALERT_EVENT_TYPES, "").split(",") if part.strip()
     )
+    key = _key(env, CALLER_TOKEN_KEY)
+    previous = _key(env, CALLER_TOKEN_KEY_PREVIOUS)
     return Settings(
         endpoint=env.get(QUANTUM_ENDPOINT) or None,
         location=env.get(QUANTUM_LOCATION) or None,
@@ -103,7 +112,22 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             DEFAULT_READ_TIMEOUT_SECONDS,
             HTTP_TIMEOUT_LIMITS,
         ),
+        caller_token_key=key,
+        caller_token_keys=tuple(k for k in (key, previous) if k is not None),
     )
+
+
+def _key(env: Mapping[str, str], name: str) -> bytes | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return parse_key(raw)
+    except ValueError as exc:
+        raise SettingsError(
+            f"{name} {exc}: make one with "
+            "python3 -c 'import base64,os; print(base64.b64encode(os.urandom(32)).decode())'"
+        ) from None
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:

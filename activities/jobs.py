@@ -16,8 +16,9 @@ from appsettings import load_settings
 from dataplane.auth import StaticToken, TokenProvider, app_identity
 from dataplane.client import Exchange, QuantumJobsClient
 from dataplane.endpoint import checked_endpoint
-from dataplane.errors import QuantumError
+from dataplane.errors import QuantumError, TokenUnreadable
 from dataplane.resources import JobRef
+from dataplane.sealing import TokenNotOpened, open_sealed
 from workflow.shapes import ActivityFailure, CancelJobSuccess, GetJobSuccess, JobCall
 
 bp = df.Blueprint()
@@ -36,9 +37,11 @@ def _connect(call: JobCall, operation: str) -> tuple[QuantumJobsClient, JobRef]:
     # The endpoint was checked when the run started; checking again here means that even a
     # tampered orchestration input cannot send the token elsewhere.
     endpoint = checked_endpoint(call["endpoint"], settings.allow_loopback)
-    token = call.get("authToken")
+    sealed = call.get("sealedToken")
     credential: TokenProvider = (
-        StaticToken(token) if token else app_identity(settings.azure_client_id)
+        StaticToken(_opened(sealed, settings.caller_token_keys, call, operation))
+        if sealed
+        else app_identity(settings.azure_client_id)
     )
     client = QuantumJobsClient(
         endpoint,
@@ -49,6 +52,19 @@ def _connect(call: JobCall, operation: str) -> tuple[QuantumJobsClient, JobRef]:
         observer=lambda exchange: _log_exchange(call, exchange),
     )
     return client, job
+
+
+def _opened(sealed: str, keys: tuple[bytes, ...], call: JobCall, operation: str) -> str:
+    # Only here, right before the request, is a caller's token ever in clear.
+    try:
+        return open_sealed(sealed, keys, call["instanceId"])
+    except TokenNotOpened as exc:
+        raise TokenUnreadable(
+            operation,
+            f"the caller's token cannot be decrypted with CALLER_TOKEN_KEY or "
+            f"CALLER_TOKEN_KEY_PREVIOUS ({exc}): was the key rotated twice, or the sealed "
+            "token copied from another run?",
+        ) from exc
 
 
 def _log_exchange(call: JobCall, exchange: Exchange) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -26,6 +27,8 @@ def prepare_process() -> None:
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger().setLevel(logging.WARNING)
     os.environ["QUANTUM_ALLOW_LOOPBACK"] = "true"
+    # The benchmark's cancellations carry a caller's token, which the app seals with this key.
+    os.environ.setdefault("CALLER_TOKEN_KEY", base64.b64encode(os.urandom(32)).decode())
 
 
 def start_simulator(*, manual_clock: bool) -> SimulatorServer:

@@ -4,7 +4,8 @@
     ├── RequestRejected               refused locally, before any connection is opened
     │   ├── InvalidParameter          a path parameter breaks the spec's pattern
     │   ├── EndpointNotAllowed        the token would go somewhere other than Azure Quantum
-    │   └── UnsupportedApiVersion     malformed, or a version whose cancel verb is not known
+    │   ├── UnsupportedApiVersion     malformed, or a version whose cancel verb is not known
+    │   └── TokenUnreadable           the caller's sealed token opens with no key
     ├── TransportError                transient: no usable HTTP response
     │   ├── ConnectError              refused, reset, DNS, TLS
     │   ├── RequestTimeout            connect or read timeout
@@ -89,6 +90,10 @@ class EndpointNotAllowed(RequestRejected):
 
 class UnsupportedApiVersion(RequestRejected):
     """The api-version is malformed or falls where the cancel verb is not known."""
+
+
+class TokenUnreadable(RequestRejected):
+    """The caller's sealed token opens with none of the keys (see dataplane.sealing)."""
 
 
 class TransportError(QuantumError):

@@ -10,6 +10,7 @@ shell; ``wait_for`` is the one way to wait for something a server does.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import re
@@ -189,6 +190,7 @@ def start_host(
     )
     environment["IDENTITY_HEADER"] = "devhost"
     environment["QUANTUM_ALLOW_LOOPBACK"] = "true" if allow_loopback else "false"
+    environment["CALLER_TOKEN_KEY"] = _state_key(state_dir)
     if quantum_endpoint is not None:
         environment["QUANTUM_ENDPOINT"] = quantum_endpoint
     environment.update(env or {})
@@ -201,6 +203,15 @@ def start_host(
     if queue_polling:
         args.append("--queue-polling")
     return ServerProcess.start(args, env=environment, log_path=log_path, timeout=timeout)
+
+
+def _state_key(state_dir: Path) -> str:
+    """A CALLER_TOKEN_KEY kept with the host's state, so a restarted host opens what the
+    killed one sealed (a throwaway local key, made on first use)."""
+    path = state_dir / "caller-token-key"
+    if not path.exists():
+        path.write_text(base64.b64encode(os.urandom(32)).decode("ascii"), encoding="ascii")
+    return path.read_text(encoding="ascii").strip()
 
 
 def wait_for(

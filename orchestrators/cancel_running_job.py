@@ -232,8 +232,8 @@ def _job_call(context: df.DurableOrchestrationContext, request: CancelJobInput) 
         endpoint=request["endpoint"],
         instanceId=context.instance_id,
     )
-    if "authToken" in request:
-        call["authToken"] = request["authToken"]
+    if "sealedToken" in request:
+        call["sealedToken"] = request["sealedToken"]
     return call
 
 
@@ -280,24 +280,19 @@ def _failure_text(
     context: df.DurableOrchestrationContext, request: CancelJobInput, error: Exception
 ) -> str:
     """The run's error: the service failure as it is, anything else with its type, and a bug
-    logged once with its traceback. Any token the request carries is cut out."""
+    logged once with its traceback (the orchestrator never holds a token in clear: a caller's
+    is sealed)."""
     if isinstance(error, (ServiceCallFailed, CancellationFailed)):
-        return _redacted(str(error), request)
-    text = _redacted(f"{type(error).__name__}: {error}", request)
+        return str(error)
     if not context.is_replaying:
         trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
         log.error(
             "cancel of job %s failed with an unexpected %s:\n%s",
             request.get("jobId"),
             type(error).__name__,
-            _redacted(trace, request),
+            trace,
         )
-    return text
-
-
-def _redacted(text: str, request: CancelJobInput) -> str:
-    token = request.get("authToken")
-    return text.replace(token, "<redacted>") if token else text
+    return f"{type(error).__name__}: {error}"
 
 
 def _report(

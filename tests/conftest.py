@@ -17,6 +17,14 @@ from devtools.simulator import Options, SimulatorServer
 pytest_plugins = ["tests.support.orchestration"]
 
 SIM_TOKEN = "sim-test-token-6b0d3f"
+#: The key that seals callers' tokens in this test process (32 bytes, base64; not a secret).
+TEST_CALLER_TOKEN_KEY = "dGVzdC1vbmx5LWNhbGxlci10b2tlbi1rZXktMzJieXQ="
+
+
+@pytest.fixture(autouse=True)
+def _caller_token_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    # As a deployment has it: requests with an authToken need the key to be accepted.
+    monkeypatch.setenv("CALLER_TOKEN_KEY", TEST_CALLER_TOKEN_KEY)
 
 
 @pytest.fixture(scope="session")

@@ -73,11 +73,13 @@ def test_start_then_poll_the_status_query_uri(
     assert document["progress"]["lastStatus"] == "Cancelled"
     assert document["createdTime"] <= document["lastUpdatedTime"]
     assert [e["operation"] for e in simulator.requests()] == ["Jobs_Get", "Jobs_Cancel", "Jobs_Get"]
-    # The management API shows the stored input (token included) unless told not to, as the
-    # Durable extension does; everything else must never carry the token.
-    assert management_status()["input"]["authToken"] == sim_token
+    # The management API shows the stored input unless told not to, as the Durable extension
+    # does: the token is in it only sealed, as it is in the history's activity inputs.
+    shown = management_status("&showHistory=true&showHistoryOutput=true")
+    assert shown["input"]["sealedToken"].startswith("v1.")
+    assert "authToken" not in shown["input"]
     hidden = management_status("&showInput=false")
-    everything = json.dumps([payload, document, hidden]) + e2e_host.log_text()
+    everything = json.dumps([payload, document, hidden, shown]) + e2e_host.log_text()
     assert sim_token not in everything
 
 
@@ -249,3 +251,36 @@ def test_an_invalid_setting_is_a_500_naming_it(
     assert alert.status_code == 500
     assert "event misconfigured-1 not handled, the app settings are invalid" in host.log_text()
     assert simulator.requests() == []
+
+
+def test_without_a_caller_token_key_a_token_is_refused_and_the_identity_still_works(
+    devhost: Any, simulator: SimulatorServer, sim_token: str
+) -> None:
+    host = devhost(quantum_endpoint=simulator.url, env={"CALLER_TOKEN_KEY": ""})
+    job = simulator.seed_job(str(uuid.uuid4()), lifecycle=QUICK)
+    refused = requests.post(
+        host.url + "/api/cancel-running-job",
+        json=job_body(job, endpoint=simulator.url, authToken=sim_token),
+        timeout=TIMEOUT,
+    )
+    assert refused.status_code == 400
+    [problem] = refused.json()["invalid-params"]
+    assert problem["name"] == "authToken" and "CALLER_TOKEN_KEY" in problem["reason"]
+    assert simulator.requests() == []
+    started = requests.post(
+        host.url + "/api/cancel-running-job", json=job_body(job), timeout=TIMEOUT
+    )
+    assert started.status_code == 202
+    assert wait_finished(host, started.json()["id"])["outputs"]["outcome"] == "cancelled"
+
+
+def test_a_malformed_caller_token_key_is_a_500_naming_it(
+    devhost: Any, simulator: SimulatorServer
+) -> None:
+    host = devhost(quantum_endpoint=simulator.url, env={"CALLER_TOKEN_KEY": "c2hvcnQ="})
+    response = requests.post(
+        host.url + "/api/cancel-running-job", json=job_body(str(uuid.uuid4())), timeout=TIMEOUT
+    )
+    assert response.status_code == 500
+    assert "CALLER_TOKEN_KEY must be 32 random bytes" in response.json()["detail"]
+    assert "c2hvcnQ=" not in response.text + host.log_text()

@@ -7,7 +7,9 @@ asserts on the outputs and on the simulator's request log.
 
 from __future__ import annotations
 
+import base64
 import itertools
+import os
 import uuid
 from datetime import datetime, timezone
 from email.utils import format_datetime
@@ -390,3 +392,36 @@ def test_a_bug_fails_the_run_with_its_type_and_logs_the_traceback_once(
 
 def run_calls(harness: Harness, operation: str) -> list[dict[str, object]]:
     return [e for e in harness.simulator.requests() if e["operation"] == operation]
+
+
+def test_a_sealed_token_copied_into_another_run_does_not_open(harness: Harness) -> None:
+    start_executing(harness)
+    sealed_for_a = harness.request(JOB)
+    engine = harness.engine()
+    # The same input, stolen from run A's history, started as another run.
+    engine.start_new(ORCHESTRATION, "cancel-someone-else", sealed_for_a)
+    engine.run_until_idle()
+    status = engine.get_status("cancel-someone-else")
+    assert status is not None and status.runtime_status.value == "Failed"
+    error = str(status.output)
+    assert "CALLER_TOKEN_KEY or CALLER_TOKEN_KEY_PREVIOUS" in error
+    assert "permanent error, not retried" in error
+    assert harness.simulator.requests() == []  # nothing was sent without the caller's token
+
+
+def test_a_key_rotation_keeps_sealed_tokens_open(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    start_executing(harness)
+    request = harness.request(JOB)  # sealed with the current key
+    old_key = os.environ["CALLER_TOKEN_KEY"]
+    monkeypatch.setenv("CALLER_TOKEN_KEY", base64.b64encode(os.urandom(32)).decode())
+    monkeypatch.setenv("CALLER_TOKEN_KEY_PREVIOUS", old_key)
+    run = harness.run(request)
+    assert run.outputs["outcome"] == "cancelled"
+    monkeypatch.delenv("CALLER_TOKEN_KEY_PREVIOUS")  # rotated twice: the old key is gone
+    harness.simulator.reset()
+    start_executing(harness)
+    failed = harness.run(request)
+    assert failed.status.runtime_status.value == "Failed"
+    assert "cannot be decrypted" in str(failed.status.output)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
 import pytest
 
 from appsettings import Settings, SettingsError, load_settings
+from dataplane.sealing import TokenNotOpened, open_sealed, seal
 from workflow.inputs import InvalidInput, checked_cancel_input, instance_id_for
 
 SUB = "0f0e0d0c-0b0a-0908-0706-050403020100"
@@ -14,8 +17,12 @@ JOB = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"
 TOKEN = "fake-token-for-tests.NOT-A-SECRET"
 
 
+KEY = base64.b64encode(bytes(range(32))).decode()
+OLD_KEY = base64.b64encode(bytes(range(32, 64))).decode()
+
+
 def settings(**env: str) -> Settings:
-    return load_settings({"QUANTUM_LOCATION": "westus", **env})
+    return load_settings({"QUANTUM_LOCATION": "westus", "CALLER_TOKEN_KEY": KEY, **env})
 
 
 def body(**changes: Any) -> dict[str, Any]:
@@ -62,7 +69,10 @@ def test_full_request() -> None:
         ),
         settings(),
     )
-    assert request["authToken"] == TOKEN
+    # The token never enters the orchestration input in clear: it is sealed for this run.
+    assert "authToken" not in request and TOKEN not in json.dumps(request)
+    keys = settings().caller_token_keys
+    assert open_sealed(request["sealedToken"], keys, instance_id_for(request)) == TOKEN
     assert request["endpoint"] == "https://eastus.quantum.azure.com"
     assert request["options"] == {
         "pollIntervalSeconds": 2.0,
@@ -195,3 +205,39 @@ def test_settings_at_the_limits_are_accepted() -> None:
         {"CANCEL_POLL_INTERVAL_SECONDS": "1", "CANCEL_TIMEOUT_SECONDS": str(14 * 24 * 3600)}
     )
     assert settings.poll_interval_seconds == 1.0
+
+
+def test_a_token_without_the_key_is_refused_naming_the_setting() -> None:
+    no_key = load_settings({"QUANTUM_LOCATION": "westus"})
+    found = problems_of(body(authToken=TOKEN), no_key)
+    assert list(found) == ["authToken"] and "CALLER_TOKEN_KEY" in found["authToken"]
+    assert TOKEN not in found["authToken"]
+    # Without a token the app's identity is used, key or no key.
+    assert "sealedToken" not in checked_cancel_input(body(), no_key)
+
+
+@pytest.mark.parametrize("key", ["abc", "not base64 at all!", base64.b64encode(b"short").decode()])
+def test_a_malformed_key_is_a_settings_error(key: str) -> None:
+    with pytest.raises(SettingsError) as refused:
+        load_settings({"CALLER_TOKEN_KEY": key})
+    assert "CALLER_TOKEN_KEY" in str(refused.value) and key not in str(refused.value)
+    with pytest.raises(SettingsError, match="CALLER_TOKEN_KEY_PREVIOUS"):
+        load_settings({"CALLER_TOKEN_KEY": KEY, "CALLER_TOKEN_KEY_PREVIOUS": key})
+
+
+def test_a_sealed_token_opens_only_in_its_own_run_and_survives_a_rotation() -> None:
+    old = settings(CALLER_TOKEN_KEY=OLD_KEY)
+    assert old.caller_token_key is not None
+    sealed = seal(TOKEN, old.caller_token_key, "cancel-run-a")
+    assert TOKEN not in sealed
+    # Rotation: the new key seals, the previous one still opens what it sealed.
+    rotated = settings(CALLER_TOKEN_KEY_PREVIOUS=OLD_KEY)
+    assert open_sealed(sealed, rotated.caller_token_keys, "cancel-run-a") == TOKEN
+    with pytest.raises(TokenNotOpened):
+        open_sealed(sealed, settings().caller_token_keys, "cancel-run-a")  # old key gone
+    with pytest.raises(TokenNotOpened):
+        open_sealed(sealed, rotated.caller_token_keys, "cancel-run-b")  # copied to another run
+    tampered = sealed[:-4] + ("AAAA" if not sealed.endswith("AAAA") else "BBBB")
+    with pytest.raises(TokenNotOpened):
+        open_sealed(tampered, rotated.caller_token_keys, "cancel-run-a")
+    assert "caller_token" not in repr(rotated) and OLD_KEY not in repr(rotated)

@@ -1,8 +1,9 @@
 """Turning a caller's workflow inputs into a checked orchestration input.
 
 Both entry points (HTTP and Event Grid) go through ``checked_cancel_input``: it reports every
-invalid field at once, never quotes the values it rejects (one of them may be a token), and
-fills every default from the settings so the orchestration never reads settings itself.
+invalid field at once, never quotes the values it rejects (one of them may be a token), fills
+every default from the settings so the orchestration never reads settings itself, and seals a
+caller's token for the run (dataplane.sealing) so that it never enters a Durable input in clear.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataplane.resources import (
     normalize_path_parameter,
     parameter_problems,
 )
+from dataplane.sealing import seal
 from dataplane.versions import api_version_problem
 from workflow.schedule import POLL_OPTION_LIMITS
 from workflow.shapes import CancelJobInput, JobCoordinates, PollOptions
@@ -101,7 +103,7 @@ def checked_cancel_input(body: object, settings: Settings) -> CancelJobInput:
         problems.append(Problem("apiVersion", version_problem))
 
     token = body.get("authToken")
-    token_problem = _token_problem(token) if "authToken" in body else None
+    token_problem = _token_problem(token, settings) if "authToken" in body else None
     if token_problem:
         problems.append(Problem("authToken", token_problem))
 
@@ -120,7 +122,8 @@ def checked_cancel_input(body: object, settings: Settings) -> CancelJobInput:
         options=options,
     )
     if token is not None:
-        request["authToken"] = token
+        assert settings.caller_token_key is not None  # _token_problem saw to it
+        request["sealedToken"] = seal(token, settings.caller_token_key, instance_id_for(request))
     return request
 
 
@@ -131,13 +134,18 @@ def _shown_name(name: object) -> str:
     return text if _FIELD_NAME.fullmatch(text) else "(unnamed field)"
 
 
-def _token_problem(token: object) -> str | None:
+def _token_problem(token: object, settings: Settings) -> str | None:
     if not isinstance(token, str) or not token:
         return "must be a non-empty string"
     if len(token) > MAX_TOKEN_LENGTH:
         return f"must be at most {MAX_TOKEN_LENGTH} characters"
     if not _TOKEN.fullmatch(token):
         return 'must be the bearer token alone, without "Bearer " or spaces'
+    if settings.caller_token_key is None:
+        return (
+            "cannot be accepted: the app has no CALLER_TOKEN_KEY setting to encrypt it with "
+            "(send no authToken to use the app's own identity)"
+        )
     return None
 
 

@@ -53,14 +53,15 @@ class ResumeState(TypedDict):
 class CancelJobInput(JobCoordinates):
     """The orchestration's input: a checked workflow request with every default filled in.
 
-    ``authToken`` is the caller's bearer token when one was given; the Durable extension stores
-    it with the orchestration input in the task hub. Without it the app's identity is used.
+    ``sealedToken`` is the caller's bearer token sealed for this run (dataplane.sealing): the
+    Durable extension stores the input in the task hub, so the token is never in it in clear.
+    Without it the app's identity is used.
     """
 
     apiVersion: str
     endpoint: str
     options: PollOptions
-    authToken: NotRequired[str]
+    sealedToken: NotRequired[str]
     resume: NotRequired[ResumeState]
 
 
@@ -84,12 +85,12 @@ class FailedRun(TypedDict):
 
 class JobCall(JobCoordinates):
     """An activity's input: which job, where, with which api-version and credentials, and the
-    orchestration instance it serves (for the logs)."""
+    orchestration instance it serves (the logs name it; a sealed token is bound to it)."""
 
     apiVersion: str
     endpoint: str
     instanceId: str
-    authToken: NotRequired[str]
+    sealedToken: NotRequired[str]
 
 
 class JobSnapshot(TypedDict):

@@ -2,11 +2,12 @@
 
 Every scenario runs with a token of its own. In process (the real orchestration in virtual
 time), every log record of every logger is captured, with the custom status (progress), the
-outputs and the error. Through ``devtools.host``, the same holds for the host's log file, the
-HTTP answers (check-status payloads, status documents, problem documents), the management
-API with ``showInput=false`` (with and without history) and the instance list. The token is
-stored in the task hub as part of the orchestration input (README "Security"): that, and only
-that, is where it may be.
+outputs, the error, the orchestration input, the history with every activity input, and the
+store's state. Through ``devtools.host``, the same holds for the host's log file, the HTTP
+answers (check-status payloads, status documents, problem documents), the management API with
+the input, the history and its outputs, the instance list, and the state files on disk. The
+token is sealed before it enters any Durable input (README "Security"), so it is nowhere in
+clear.
 
 Every place searched is kept as a ``texts`` record and the count of leaks is computed from
 those records (tests/support/evidence.py); a planted leak proves that the count can move.
@@ -117,6 +118,13 @@ def run_scenario(harness: Harness, name: str, token: str, records: SuiteRecords)
             "progress": json.dumps(status.custom_status),
             "output-or-error": json.dumps(status.output),
             "simulator-log": json.dumps(sim.requests()),
+            # What the task hub keeps: the orchestration input and the history, whose
+            # TaskScheduled events hold every activity input.
+            "orchestration input": json.dumps(status.input),
+            "history and activity inputs": json.dumps(status.history),
+            "stored state": json.dumps(
+                [harness.store.load(i) for i in harness.store.list_ids()]
+            ),
         },
     )
     records.add("requests", entries=sim.requests(), jobs=[JOB])
@@ -232,17 +240,26 @@ def test_token_appears_nowhere_through_the_host(
             places[f"status document {instance_id}"] = json.dumps(document)
             # The management API shows inputs unless told not to (as the extension does);
             # an operator who reads it without the input must not find the token elsewhere.
+            # The management API, as any holder of the system key can read it: with the input,
+            # the history and its outputs (the token is stored sealed, never in clear).
             base = f"{host.url}/runtime/webhooks/durabletask/instances/{instance_id}"
-            for query in ("?showInput=false", "?showInput=false&showHistory=true"):
+            for query in (
+                "",
+                "?showHistory=true&showHistoryOutput=true",
+                "?showInput=false&showHistory=true",
+            ):
                 places[f"management {instance_id}{query}"] = requests.get(
                     base + query, timeout=10
                 ).text
-        places["instance list"] = requests.get(
-            f"{host.url}/runtime/webhooks/durabletask/instances?showInput=false", timeout=10
-        ).text
+        for query in ("", "?showInput=false"):
+            places[f"instance list{query}"] = requests.get(
+                f"{host.url}/runtime/webhooks/durabletask/instances{query}", timeout=10
+            ).text
     finally:
         host.stop()
     places["host log"] = host.log_text()
+    for path in sorted((tmp_path / "secrets-host").rglob("*.json")):
+        places[f"stored state {path.name}"] = path.read_text(encoding="utf-8")
     for document in documents:
         records.add("run", runtimeStatus=document["runtimeStatus"])
     records.add("texts", secret=token, places=places)
