@@ -19,6 +19,7 @@ from dataplane.endpoint import checked_endpoint
 from dataplane.errors import QuantumError, TokenUnreadable
 from dataplane.resources import JobRef
 from dataplane.sealing import TokenNotOpened, open_sealed
+from telemetry import exchange_fields, record_exchange
 from workflow.shapes import ActivityFailure, CancelJobSuccess, GetJobSuccess, JobCall
 
 bp = df.Blueprint()
@@ -68,16 +69,28 @@ def _opened(sealed: str, keys: tuple[bytes, ...], call: JobCall, operation: str)
 
 
 def _log_exchange(call: JobCall, exchange: Exchange) -> None:
-    # Pairs the run with the ids the service logs, so one request can be followed across both.
+    # One record per request, pairing the run with the ids the service logs, so one request
+    # can be followed across both; its fields become custom dimensions in Azure.
+    fields = exchange_fields(
+        exchange,
+        instance_id=call["instanceId"],
+        job_id=call["jobId"],
+        attempt=call.get("attempt", 1),
+    )
     log.info(
-        "%s job %s (instance %s): HTTP %s, client request id %s, service request id %s",
+        "%s job %s (instance %s, attempt %s): HTTP %s, client request id %s, "
+        "service request id %s, %.1f ms",
         exchange.operation,
         call["jobId"],
         call["instanceId"],
+        fields["attempt"],
         exchange.status if exchange.status is not None else exchange.error,
         exchange.client_request_id,
         exchange.request_id,
+        fields["durationMs"],
+        extra=fields,
     )
+    record_exchange(exchange, instance_id=call["instanceId"], job_id=call["jobId"])
 
 
 def _failure(call: JobCall, error: QuantumError) -> ActivityFailure:
@@ -101,7 +114,6 @@ def get_job(call: JobCall) -> GetJobSuccess | ActivityFailure:
     except QuantumError as error:
         return _failure(call, error)
     cancellation_time = details.get("cancellationTime")
-    log.info("Jobs_Get job %s: %s", call["jobId"], details["status"])
     return GetJobSuccess(
         ok=True,
         job={
@@ -119,5 +131,4 @@ def cancel_job(call: JobCall) -> CancelJobSuccess | ActivityFailure:
         outcome = client.cancel_job(job)
     except QuantumError as error:
         return _failure(call, error)
-    log.info("Jobs_Cancel job %s accepted: HTTP %s", call["jobId"], outcome.http_status)
     return CancelJobSuccess(ok=True, httpStatus=outcome.http_status, jobStatus=outcome.job_status)

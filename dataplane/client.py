@@ -72,10 +72,13 @@ class Exchange:
     #: The origin requested and the path (no query: only api-version would be in it).
     origin: str
     path: str
+    api_version: str
     client_request_id: str
     #: The service's ``x-ms-request-id`` (None when no answer came).
     request_id: str | None
     status: int | None
+    #: When the attempt started (Unix epoch, nanoseconds) and how long it took.
+    started_ns: int
     seconds: float
     error: str | None = None
 
@@ -231,6 +234,7 @@ class QuantumJobsClient:
             "x-ms-return-client-request-id": "true",
         }
         parts = urlsplit(url)
+        started_ns = time.time_ns()
         started = time.monotonic()
 
         def report(response: requests.Response | None, error: QuantumError | None) -> None:
@@ -241,9 +245,15 @@ class QuantumJobsClient:
                         method=method,
                         origin=f"{parts.scheme}://{parts.netloc}",
                         path=parts.path,
+                        api_version=self._api_version,
                         client_request_id=client_request_id,
-                        request_id=response.headers.get("x-ms-request-id") if response else None,
+                        request_id=(
+                            response.headers.get("x-ms-request-id")
+                            if response is not None
+                            else None
+                        ),
                         status=response.status_code if response is not None else None,
+                        started_ns=started_ns,
                         seconds=time.monotonic() - started,
                         error=type(error).__name__ if error is not None else None,
                     )

@@ -3,14 +3,17 @@
 It starts the data-plane simulator with one running job and the local Functions host pointed
 at it (the app signs in with its managed identity, which the simulator stands in for), asks
 the app over HTTP to cancel the job, prints the progress the status endpoint shows until the
-run ends, prints the outputs, stops both processes, and exits non-zero unless the job was
-confirmed Cancelled.
+run ends, prints the outputs, then follows every data-plane request across both sides: the
+client request id the app logged with each one, and the same id in the simulator's request
+log. It stops both processes and exits non-zero unless the job was confirmed Cancelled and
+every request is found on both sides.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -62,7 +65,9 @@ def main() -> int:
             host_args = ["devtools.host", "--port", "0", "--state-dir", state_dir]
             with _server(host_args, env, logs / "host.log") as host:
                 print(f"host: {host}")
-                return _cancel(host)
+                status = _cancel(host)
+            followed = _follow_requests(sim, (logs / "host.log").read_text(encoding="utf-8"))
+            return status or followed
 
 
 def _cancel(host: str) -> int:
@@ -102,6 +107,38 @@ def _cancel(host: str) -> int:
         and outputs.get("cancellationTime")
     )
     print("demo: job cancelled and confirmed" if ok else f"demo FAILED: {document.get('error')}")
+    return 0 if ok else 1
+
+
+_APP_LINE = re.compile(
+    r"(Jobs_\w+) job [0-9a-f-]+ \(instance (\S+), attempt (\d+)\): HTTP (\S+), "
+    r"client request id ([0-9a-f-]{36}), service request id ([^,\s]+)"
+)
+
+
+def _follow_requests(simulator: str, host_log: str) -> int:
+    """Print each request as the app logged it and as the simulator logged it; 0 when every
+    client request id is on both sides, once each."""
+    logged = requests.get(f"{simulator}/_simulator/requests", timeout=30).json()["requests"]
+    app = {m.group(5): m for m in _APP_LINE.finditer(host_log)}
+    print("\nevery request, as the app logged it and as the service (simulator) logged it:")
+    print(f"  {'operation':<12} {'HTTP':>4}  {'client request id':<36}  service request id")
+    found = 0
+    for entry in logged:
+        client_id = entry["clientRequestId"]
+        line = app.get(client_id)
+        found += line is not None and line.group(6) == entry["requestId"]
+        side = "app and service" if line is not None else "service only"
+        print(
+            f"  {entry['operation']:<12} {entry['status']:>4}  {client_id:<36}  "
+            f"{entry['requestId']}  ({side})"
+        )
+    ok = found == len(logged) == len(app) and len(logged) > 0
+    print(
+        "demo: every request followed across app and service"
+        if ok
+        else f"demo FAILED: {found} of {len(logged)} requests matched ({len(app)} in the app log)"
+    )
     return 0 if ok else 1
 
 

@@ -28,6 +28,7 @@ from orchestrators.service_calls import (
     ServiceCallFailed,
     call_service,
 )
+from telemetry import record_outcome
 from workflow import schedule
 from workflow.shapes import (
     CancelJobInput,
@@ -116,9 +117,11 @@ def cancel_running_job(
     try:
         return (yield from _workflow(context, request))
     except Exception as error:
-        # Raising here would make the SDK embed this execution's actions in the error that
-        # the host logs, and the activity inputs among them carry the caller's token. So the
-        # run fails in a fresh generation whose only input is the message.
+        # Raising here would make the SDK embed this execution's actions (activity inputs and
+        # all) in the error that the host logs. So the run fails in a fresh generation whose
+        # only input is the message.
+        if not context.is_replaying:
+            record_outcome("failed", request.get("trigger", "http"), None)
         context.continue_as_new(
             FailedRun(
                 jobId=request["jobId"],
@@ -334,6 +337,15 @@ def _outputs(
 ) -> CancelOutputs:
     _log(context, "job %s: %s (%s)", request["jobId"], outcome, job["status"])
     _report(context, run, "getJob" if outcome == "alreadyTerminal" else "confirmCancelled")
+    now = context.current_utc_datetime
+    if not context.is_replaying:
+        accepted = run.cancel_requested_at
+        confirmed_after = (
+            (now - parse_iso(accepted)).total_seconds()
+            if accepted and outcome in ("cancelled", "finishedBeforeCancel")
+            else None
+        )
+        record_outcome(outcome, request.get("trigger", "http"), confirmed_after)
     return CancelOutputs(
         jobId=request["jobId"],
         finalStatus=job["status"],
@@ -346,7 +358,7 @@ def _outputs(
         polls=run.polls,
         activityCalls=run.counter.calls,
         startedAt=iso(run.started_at),
-        finishedAt=iso(context.current_utc_datetime),
+        finishedAt=iso(now),
         apiVersion=request["apiVersion"],
     )
 

@@ -65,7 +65,9 @@ def call_service(
     """
     attempt = 1
     while True:
-        result: dict[str, Any] = yield context.call_activity(activity, payload)
+        result: dict[str, Any] = yield context.call_activity(
+            activity, {**payload, "attempt": attempt}
+        )
         counter.calls += 1
         if result["ok"]:
             return result

@@ -56,6 +56,7 @@ def test_minimal_request_gets_every_default() -> None:
             "maxPollIntervalSeconds": 30.0,
             "timeoutSeconds": 1800.0,
         },
+        "trigger": "http",
     }
 
 

@@ -80,7 +80,7 @@ def decide(event_type: object, subject: object, data: object, settings: Settings
     fields = data if isinstance(data, Mapping) else {}
     try:
         coordinates = _coordinates(fields, subject)
-        request = checked_cancel_input(dict(coordinates), settings)
+        request = checked_cancel_input(dict(coordinates), settings, trigger="eventGrid")
     except InvalidInput as invalid:
         return AlertDecision(None, f"malformed: {invalid}")
     return AlertDecision(request, "accepted")

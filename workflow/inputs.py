@@ -26,7 +26,7 @@ from dataplane.resources import (
 from dataplane.sealing import seal
 from dataplane.versions import api_version_problem
 from workflow.schedule import POLL_OPTION_LIMITS
-from workflow.shapes import CancelJobInput, JobCoordinates, PollOptions
+from workflow.shapes import CancelJobInput, JobCoordinates, PollOptions, Trigger
 
 COORDINATES = tuple(PATH_PARAMETER_RULES)  # subscriptionId, resourceGroupName, workspaceName, jobId
 OPTIONAL_FIELDS = ("apiVersion", "authToken", "location", "endpoint", "options")
@@ -82,7 +82,9 @@ def checked_coordinates(values: Mapping[str, Any], prefix: str = "") -> JobCoord
     )
 
 
-def checked_cancel_input(body: object, settings: Settings) -> CancelJobInput:
+def checked_cancel_input(
+    body: object, settings: Settings, trigger: Trigger = "http"
+) -> CancelJobInput:
     """Check a workflow request body and return the orchestration input it stands for."""
     if not isinstance(body, dict):
         raise InvalidInput([Problem("body", "must be a JSON object")])
@@ -120,6 +122,7 @@ def checked_cancel_input(body: object, settings: Settings) -> CancelJobInput:
         apiVersion=api_version,
         endpoint=endpoint,
         options=options,
+        trigger=trigger,
     )
     if token is not None:
         assert settings.caller_token_key is not None  # _token_problem saw to it

@@ -17,6 +17,8 @@ else:  # pragma: no cover - Python 3.10
     from typing_extensions import NotRequired
 
 Outcome = Literal["cancelled", "alreadyTerminal", "finishedBeforeCancel", "timedOut"]
+#: What started a cancellation (a telemetry dimension).
+Trigger = Literal["http", "eventGrid", "bulk"]
 Phase = Literal["getJob", "cancelJob", "confirmCancelled"]
 
 
@@ -61,6 +63,7 @@ class CancelJobInput(JobCoordinates):
     apiVersion: str
     endpoint: str
     options: PollOptions
+    trigger: Trigger
     sealedToken: NotRequired[str]
     resume: NotRequired[ResumeState]
 
@@ -91,6 +94,8 @@ class JobCall(JobCoordinates):
     endpoint: str
     instanceId: str
     sealedToken: NotRequired[str]
+    #: Which attempt of the call this is (1-based; the orchestrator's retries count it).
+    attempt: NotRequired[int]
 
 
 class JobSnapshot(TypedDict):

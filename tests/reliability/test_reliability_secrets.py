@@ -37,6 +37,7 @@ from tests.support.host import start_host
 from tests.support.orchestration import Harness
 from tests.support.reliability import LogCapture, OutboundGuard, SuiteRecords
 from tests.support.reliability_report import problems, rows
+from tests.support.telemetry import telemetry_capture
 
 JOB = "0a1b2c3d-0000-4000-8000-0000000005ec"
 BYSTANDER = "0a1b2c3d-0000-4000-8000-00000000b57d"
@@ -106,6 +107,8 @@ def run_scenario(harness: Harness, name: str, token: str, records: SuiteRecords)
     if redirect:
         sim.set_redirect(JOB, f"{sim.url}/elsewhere")
     secret_harness = Harness(sim, token, clock=harness.clock, store=harness.store)
+    capture = telemetry_capture()
+    capture.clear()
     with LogCapture() as logs:
         run = secret_harness.run(secret_harness.request(JOB, options=FAST, **extra))
         status = run.status
@@ -122,9 +125,7 @@ def run_scenario(harness: Harness, name: str, token: str, records: SuiteRecords)
             # TaskScheduled events hold every activity input.
             "orchestration input": json.dumps(status.input),
             "history and activity inputs": json.dumps(status.history),
-            "stored state": json.dumps(
-                [harness.store.load(i) for i in harness.store.list_ids()]
-            ),
+            "stored state": json.dumps([harness.store.load(i) for i in harness.store.list_ids()]),
         },
     )
     records.add("requests", entries=sim.requests(), jobs=[JOB])

@@ -273,6 +273,11 @@ class DecoyServer:
 
 
 # -- every log record ------------------------------------------------------------------------
+#: What every LogRecord has; anything else on a record came in as ``extra`` fields.
+_STANDARD_RECORD_FIELDS = frozenset(
+    [*vars(logging.LogRecord("x", 0, "", 0, "", (), None)), "message", "asctime"]
+)
+
 class LogCapture(logging.Handler):
     """Collects every record of every logger (root handler at level 0), fully formatted."""
 
@@ -289,7 +294,8 @@ class LogCapture(logging.Handler):
             text = self.format(record)
         except Exception as exc:  # a broken record must still be inspected, not lost
             text = f"unformattable record {record.msg!r} {record.args!r}: {exc}"
-        self.lines.append(f"{text} | args={record.args!r}")
+        extra = {k: v for k, v in vars(record).items() if k not in _STANDARD_RECORD_FIELDS}
+        self.lines.append(f"{text} | args={record.args!r} | extra={extra!r}")
 
     def __enter__(self) -> LogCapture:
         """Attach to the root logger and let every level through."""
