@@ -26,6 +26,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 check: venv
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+	$(PY) -c "from pathlib import Path; from pycep import BicepParser; \
+	  [print('parsed', p) or BicepParser().parse(file_path=p) for p in sorted(Path('infra').rglob('*.bicep'))]"
+	$(VENV)/bin/checkov --config-file infra/checkov.yaml --directory infra
 
 test: venv
 	$(PY) -m pytest

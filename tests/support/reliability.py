@@ -278,6 +278,7 @@ _STANDARD_RECORD_FIELDS = frozenset(
     [*vars(logging.LogRecord("x", 0, "", 0, "", (), None)), "message", "asctime"]
 )
 
+
 class LogCapture(logging.Handler):
     """Collects every record of every logger (root handler at level 0), fully formatted."""
 
