@@ -518,7 +518,14 @@ def test_list_filters_by_status_and_honours_top_and_skip(api: Api) -> None:
     [
         {"filter": "name eq 'x'"},
         {"filter": "status ne 'A'"},
-        {"orderby": "name"},
+        {"filter": "State eq 'Executing' and"},
+        {"filter": "(State eq 'Executing'"},
+        {"filter": "startswith(Target, 'x')"},
+        {"filter": "CreationTime eq 2026-01-01"},
+        {"filter": "CreationTime ge 'yesterday'"},
+        {"filter": ""},
+        {"orderby": "cost"},
+        {"orderby": "Name sideways"},
         {"top": "0"},
         {"skip": "-1"},
     ],
@@ -826,3 +833,63 @@ def test_cli_starts_serves_and_stops_on_sigterm() -> None:
         for stream in (process.stdout, process.stderr):
             if stream is not None:
                 stream.close()
+
+
+def test_list_filter_grammar_of_the_official_sdk(api: Api) -> None:
+    # The shapes azure-quantum's Workspace._create_filter sends, and their nesting.
+    sim = api.sim
+    running = [
+        sim.seed_job(
+            details={"name": f"run-{n}", "providerId": "ionq", "target": "ionq.simulator"},
+            lifecycle=[["Executing", {}]],
+        )
+        for n in range(3)
+    ]
+    other = sim.seed_job(
+        details={"name": "keep", "providerId": "quantinuum", "target": "quantinuum.sim.h2-1e"},
+        lifecycle=[["Waiting", {}]],
+    )
+    done = sim.seed_job(
+        details={"name": "run-done", "providerId": "ionq"}, lifecycle="already-succeeded"
+    )
+
+    def ids(expression: str, **extra: str) -> list[str]:
+        response = api.call("GET", sim.jobs_url(), params={"filter": expression, **extra})
+        assert response.status_code == 200, response.text
+        return [item["id"] for item in response.json()["value"]]
+
+    assert ids("(State eq 'Executing')") == running
+    assert ids("(State eq 'Executing' or State eq 'Waiting') and (ProviderId eq 'ionq')") == running
+    assert ids("(ProviderId eq 'quantinuum') and (Target eq 'quantinuum.sim.h2-1e')") == [other]
+    assert ids("startswith(Name, 'run-') and State eq 'Succeeded'") == [done]
+    assert ids("ItemType eq 'Job' and JobType eq 'QuantumComputing'") == [*running, other, done]
+    assert ids("CreationTime ge 2000-01-01 and CreationTime le 2999-12-31") == [
+        *running,
+        other,
+        done,
+    ]
+    assert ids("CreationTime ge 2999-01-01") == []
+    assert ids("status eq 'Waiting' or status eq 'Succeeded'") == [other, done]  # old spelling
+    ordered = ids("ProviderId eq 'ionq'", orderby="Name desc")
+    assert ordered == [done, *reversed(running)]
+
+
+def test_sessions_get_close_and_list_their_jobs(api: Api) -> None:
+    sim = api.sim
+    session = sim.seed_session()
+    inside = [sim.seed_job(details={"sessionId": session}) for _ in range(2)]
+    sim.seed_job()  # another job, outside the session
+    base = f"{sim.workspace_url()}/sessions/{session}"
+    got = api.call("GET", base)
+    assert got.status_code == 200 and got.json()["id"] == session
+    assert got.json()["status"] == "Executing"
+    listed = api.call("GET", f"{base}/jobs")
+    assert [item["id"] for item in listed.json()["value"]] == inside
+    assert sim.session_state(session) == {"closed": False, "closeRequests": 0}
+    closed = api.call("POST", f"{base}:close")
+    assert closed.status_code == 200 and closed.json()["itemType"] == "Session"
+    assert sim.session_state(session) == {"closed": True, "closeRequests": 1}
+    unknown = api.call("GET", f"{sim.workspace_url()}/sessions/{new_id()}")
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "SessionNotFound"
+    legacy = api.call("GET", base, api_version="2024-10-01-preview")
+    assert legacy.status_code == 404

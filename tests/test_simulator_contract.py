@@ -270,3 +270,23 @@ def test_spec_copies_hold_facts_only() -> None:
         assert all(f'"{name}":' not in text for name in DROPPED_FIELDS)
         assert not any(f'"{name}": "' in text for name in PROSE_FIELDS), path.name
         assert document["paths"] and document["definitions"]
+
+
+def test_session_answers_follow_the_spec(simulator: SimulatorServer, sim_token: str) -> None:
+    session = simulator.seed_session()
+    simulator.seed_job(details={"sessionId": session})
+    base = f"{simulator.workspace_url()}/sessions/{session}"
+    headers = {"Authorization": f"Bearer {sim_token}"}
+    version = "2026-01-15-preview"
+    for operation, method, url in (
+        ("Sessions_Get", "GET", base),
+        ("Sessions_Close", "POST", f"{base}:close"),
+        ("SessionsJobs_List", "GET", f"{base}/jobs"),
+    ):
+        response = requests.request(
+            method, url, params={"api-version": version}, headers=headers, timeout=10
+        )
+        assert response.status_code == 200, (operation, response.text)
+        validate_response(version, operation, 200, response.json(), dict(response.headers))
+        path = url.removeprefix(simulator.url)
+        validate_request(version, method, path, {"api-version": version})

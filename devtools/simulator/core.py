@@ -15,6 +15,7 @@ from .jobs import SERVER_FIELDS, Job, JobStore, job_key
 from .lifecycles import Lifecycle, PresetParams
 from .options import Options, updated
 from .requestlog import RequestLog
+from .sessions import Session, SessionStore
 
 DEFAULT_SUBSCRIPTION_ID = "11111111-2222-3333-4444-555555555555"
 DEFAULT_RESOURCE_GROUP = "rg-quantum"
@@ -72,6 +73,7 @@ class Simulator:
         self.clock = SimulatorClock(manual=manual_clock)
         self._manual_default = manual_clock
         self.store = JobStore()
+        self.sessions = SessionStore()
         self.faults = FaultEngine(self.options.random_seed)
         self.log = RequestLog()
         self.redirects: dict[str, str | None] = {}
@@ -92,6 +94,7 @@ class Simulator:
         """Jobs, faults, log, redirects and options back to the start-up defaults."""
         with self.lock:
             self.store.clear()
+            self.sessions.clear()
             self.faults.clear()
             self.log.clear()
             self.redirects.clear()
@@ -164,6 +167,41 @@ class Simulator:
         job.start(now)
         self.store.put(job)
         return job
+
+    def seed_session(
+        self,
+        session_id: str | None = None,
+        *,
+        subscription_id: str = DEFAULT_SUBSCRIPTION_ID,
+        resource_group: str = DEFAULT_RESOURCE_GROUP,
+        workspace: str = DEFAULT_WORKSPACE,
+        details: dict[str, Any] | None = None,
+    ) -> str:
+        """Open a session directly (its jobs name it in ``details={"sessionId": ...}``)."""
+        session_id = session_id or str(uuid.uuid4())
+        with self.lock:
+            self.sessions.put(
+                Session(
+                    job_key(subscription_id, resource_group, workspace, session_id),
+                    session_id,
+                    dict(details or {}),
+                    self.clock.now(),
+                )
+            )
+        return session_id
+
+    def session_state(self, session_id: str, **workspace: str) -> dict[str, Any]:
+        """Whether a session was closed and how many close requests it got; KeyError if none."""
+        coordinates = {
+            "subscription": workspace.get("subscription_id", DEFAULT_SUBSCRIPTION_ID),
+            "group": workspace.get("resource_group", DEFAULT_RESOURCE_GROUP),
+            "workspace": workspace.get("workspace", DEFAULT_WORKSPACE),
+        }
+        with self.lock:
+            session = self.sessions.get(session_id=session_id, **coordinates)
+            if session is None:
+                raise KeyError(session_id)
+            return {"closed": session.closed, "closeRequests": session.close_requests}
 
     def set_lifecycle(
         self, job_id: str, lifecycle: Any, lifecycle_params: dict[str, Any] | None = None

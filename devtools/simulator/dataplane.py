@@ -19,9 +19,11 @@ from .errors import ApiError, fault_code
 from .faults import EFFECTS, FaultRule
 from .jobs import SERVER_FIELDS, Job, JobAlreadyFinished, job_key
 from .responses import Response, empty_response, error_response, json_response
+from .sessions import Session
 from .versions import ApiVersion, lookup, reported_status, supported_names
 
 BODY_EFFECTS = frozenset({"missingStatus", "statusOverride"})
+LIST_OPERATIONS = frozenset({"Jobs_List", "SessionsJobs_List"})
 _REQUIRED_ON_CREATE = ("containerUri", "name", "providerId", "target", "itemType")
 
 
@@ -138,13 +140,17 @@ def _resolve(request: Request, ctx: _Context, version: ApiVersion) -> routing.Ro
     operation = routing.operation_for(route, request.method, version)
     if operation is None:
         allowed = routing.allowed_methods(route, version)
-        if not allowed:
+        if not allowed and route.kind == routing.CANCEL:
             # POST …:cancel does not exist before 2025-12-01-preview.
             raise ApiError(
                 404,
                 errors.NOT_FOUND,
                 f"The ':cancel' action does not exist in api-version "
                 f"{version.name}; use DELETE on the job to cancel it.",
+            )
+        if not allowed:
+            raise ApiError(
+                404, errors.NOT_FOUND, f"Sessions do not exist in api-version {version.name}."
             )
         raise ApiError(
             405,
@@ -200,8 +206,10 @@ def _sleep(rule: FaultRule) -> None:
 
 # -- faults ---------------------------------------------------------------------------------
 def _usable_before(sim: Simulator, ctx: _Context, route: routing.Route) -> frozenset[str]:
-    if ctx.operation == "Jobs_List":
+    if ctx.operation in LIST_OPERATIONS:
         return EFFECTS
+    if route.job_id is None:
+        return EFFECTS - BODY_EFFECTS
     if ctx.operation != "Jobs_Create" and _live(sim, route) is not None:
         return EFFECTS
     return EFFECTS - BODY_EFFECTS
@@ -210,16 +218,14 @@ def _usable_before(sim: Simulator, ctx: _Context, route: routing.Route) -> froze
 def _current_body(sim: Simulator, ctx: _Context, route: routing.Route) -> Any:
     """What the job (or list) looks like now, without the operation taking effect."""
     assert ctx.version is not None
-    now = sim.clock.now()
-    if ctx.operation == "Jobs_List":
-        jobs = sim.store.in_workspace(route.subscription_id, route.resource_group, route.workspace)
-        for listed in jobs:
-            listed.settle(now)
-        return {"value": [_view(sim, listed, ctx.version) for listed in jobs]}
+    if ctx.operation in LIST_OPERATIONS:
+        return {"value": _listed_views(sim, route, ctx.version)}
+    if route.job_id is None:
+        return None
     job = _live(sim, route)
     if job is None:
         return None
-    job.settle(now)
+    job.settle(sim.clock.now())
     return _view(sim, job, ctx.version)
 
 
@@ -312,6 +318,11 @@ def _operate(
         return _list(sim, request, ctx, route, version)
     if operation == "Jobs_Cancel":
         return _cancel(sim, request, route, version)
+    if operation == "SessionsJobs_List":
+        _session_or_404(sim, route)
+        return _list(sim, request, ctx, route, version)
+    if operation in ("Sessions_Get", "Sessions_Close", "Sessions_Open"):
+        return _session(sim, request, operation, route, version)
     return _delete(sim, route)
 
 
@@ -395,21 +406,28 @@ def _create(
     return json_response(201, body), body
 
 
+def _listed_views(
+    sim: Simulator, route: routing.Route, version: ApiVersion
+) -> list[dict[str, Any]]:
+    """Every live job of the workspace (of the session, on a session route), in creation order."""
+    now = sim.clock.now()
+    jobs = sim.store.in_workspace(route.subscription_id, route.resource_group, route.workspace)
+    views = []
+    for job in sorted(jobs, key=lambda j: (j.created_at, j.sequence)):
+        if route.session_id is not None and (
+            str(job.details.get("sessionId", "")).lower() != route.session_id.lower()
+        ):
+            continue
+        job.settle(now)
+        views.append(_view(sim, job, version))
+    return views
+
+
 def _list(
     sim: Simulator, request: Request, ctx: _Context, route: routing.Route, version: ApiVersion
 ) -> tuple[Response, Any]:
     query = listing.parse_query(ctx.params)
-    now = sim.clock.now()
-    jobs = sim.store.in_workspace(route.subscription_id, route.resource_group, route.workspace)
-    views = []
-    for job in sorted(jobs, key=lambda j: (j.created_at, j.sequence), reverse=query.descending):
-        job.settle(now)
-        view = _view(sim, job, version)
-        if query.statuses is None or view["status"] in query.statuses:
-            views.append(view)
-    remaining = views[query.skip :]
-    if query.top is not None:
-        remaining = remaining[: query.top]
+    remaining = query.select(_listed_views(sim, route, version))
     size = sim.options.page_size
     page = remaining[:size]
     body: dict[str, Any] = {"value": page}
@@ -419,6 +437,82 @@ def _list(
             sim.base_url, request.raw_path, version.name, query, query.skip + size, left
         )
     return json_response(200, body), body
+
+
+def _session_or_404(sim: Simulator, route: routing.Route) -> Session:
+    assert route.session_id is not None
+    session = sim.sessions.get(
+        route.subscription_id, route.resource_group, route.workspace, route.session_id
+    )
+    if session is None:
+        raise ApiError(
+            404,
+            errors.SESSION_NOT_FOUND,
+            f"Session '{route.session_id}' was not found in workspace '{route.workspace}'.",
+            target="sessionId",
+        )
+    return session
+
+
+def _session(
+    sim: Simulator, request: Request, operation: str, route: routing.Route, version: ApiVersion
+) -> tuple[Response, Any]:
+    assert route.session_id is not None
+    status = 200
+    if operation == "Sessions_Open":
+        payload = _object_body(request)
+        existing = sim.sessions.get(
+            route.subscription_id, route.resource_group, route.workspace, route.session_id
+        )
+        if existing is None:
+            status = 201
+            sim.seed_session(
+                route.session_id,
+                subscription_id=route.subscription_id,
+                resource_group=route.resource_group,
+                workspace=route.workspace,
+                details={k: v for k, v in payload.items() if k not in SERVER_FIELDS},
+            )
+    session = _session_or_404(sim, route)
+    if operation == "Sessions_Close":
+        session.closed = True
+        session.close_requests += 1
+    views = _listed_views(sim, route_for_session(route), version)
+    body = session.render(sim.clock.iso(session.created_at), _session_status(session, views))
+    return json_response(status, body), body
+
+
+def route_for_session(route: routing.Route) -> routing.Route:
+    """The session's job-list route (for its jobs' statuses)."""
+    return routing.Route(
+        routing.SESSION_JOBS,
+        route.subscription_id,
+        route.resource_group,
+        route.workspace,
+        None,
+        route.session_id,
+    )
+
+
+def _session_status(session: Session, views: list[dict[str, Any]]) -> str:
+    statuses = {view["status"] for view in views}
+    if statuses & {"Waiting", "Queued", "Executing", "CancellationRequested", "Cancelling"}:
+        return "Executing"
+    if "Failed" in statuses:
+        return "Failure(s)"
+    return "Succeeded" if views else "Waiting"
+
+
+def _object_body(request: Request) -> dict[str, Any]:
+    try:
+        payload = json.loads(request.body.decode("utf-8")) if request.body else {}
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ApiError(
+            400, errors.INVALID_REQUEST_BODY, f"The request body is not valid JSON: {exc}."
+        ) from exc
+    if not isinstance(payload, dict):
+        raise ApiError(400, errors.INVALID_REQUEST_BODY, "The request body must be an object.")
+    return payload
 
 
 def _cancel(

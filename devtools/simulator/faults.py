@@ -13,7 +13,18 @@ from dataclasses import dataclass
 from typing import Any
 
 OPERATIONS = frozenset(
-    {"Jobs_Get", "Jobs_Cancel", "Jobs_Delete", "Jobs_List", "Jobs_Create", "any"}
+    {
+        "Jobs_Get",
+        "Jobs_Cancel",
+        "Jobs_Delete",
+        "Jobs_List",
+        "Jobs_Create",
+        "Sessions_Get",
+        "Sessions_Open",
+        "Sessions_Close",
+        "SessionsJobs_List",
+        "any",
+    }
 )
 EFFECTS = frozenset(
     {"httpError", "delay", "drop", "reset", "malformedJson", "missingStatus", "statusOverride"}

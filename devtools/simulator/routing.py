@@ -29,6 +29,8 @@ PARAMETER_RULES: dict[str, tuple[re.Pattern[str], int, int]] = {
         36,
     ),
 }
+# The spec gives sessionId the jobId pattern.
+PARAMETER_RULES["sessionId"] = PARAMETER_RULES["jobId"]
 
 _FIXED = (
     "subscriptions",
@@ -39,13 +41,16 @@ _FIXED = (
     "microsoft.quantum",
     "workspaces",
     None,
-    "jobs",
 )
 _CANCEL_SUFFIX = ":cancel"
+_CLOSE_SUFFIX = ":close"
 
 COLLECTION = "jobs"
 ITEM = "job"
 CANCEL = "cancel"
+SESSION = "session"
+SESSION_CLOSE = "session-close"
+SESSION_JOBS = "session-jobs"
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,7 @@ class Route:
     resource_group: str
     workspace: str
     job_id: str | None
+    session_id: str | None = None
 
 
 def match(raw_path: str) -> Route | None:
@@ -64,20 +70,35 @@ def match(raw_path: str) -> Route | None:
     if not raw_path.startswith("/"):
         return None
     segments = [unquote(part) for part in raw_path[1:].split("/")]
-    if len(segments) not in (9, 10):
+    if len(segments) not in (9, 10, 11):
         return None
-    for fixed, segment in zip(_FIXED, segments[:9], strict=True):
+    for fixed, segment in zip(_FIXED, segments[:8], strict=True):
         if fixed is not None and segment.lower() != fixed:
             return None
     sub, rg, ws = segments[1], segments[3], segments[7]
-    if len(segments) == 9:
+    collection, rest = segments[8].lower(), segments[9:]
+    if collection == "sessions":
+        return _session_route(sub, rg, ws, rest)
+    if collection != "jobs" or len(rest) > 1:
+        return None
+    if not rest:
         return Route(COLLECTION, sub, rg, ws, None)
-    last = segments[9]
+    last = rest[0]
     if last.lower().endswith(_CANCEL_SUFFIX):
         return Route(CANCEL, sub, rg, ws, last[: -len(_CANCEL_SUFFIX)])
     if ":" in last or not last:
         return None  # another action (e.g. :resume) or an empty id: not served here
     return Route(ITEM, sub, rg, ws, last)
+
+
+def _session_route(sub: str, rg: str, ws: str, rest: list[str]) -> Route | None:
+    if len(rest) == 2 and rest[1].lower() == "jobs":
+        return Route(SESSION_JOBS, sub, rg, ws, None, rest[0])
+    if len(rest) != 1 or not rest[0]:
+        return None
+    if rest[0].lower().endswith(_CLOSE_SUFFIX):
+        return Route(SESSION_CLOSE, sub, rg, ws, None, rest[0][: -len(_CLOSE_SUFFIX)])
+    return None if ":" in rest[0] else Route(SESSION, sub, rg, ws, None, rest[0])
 
 
 def validate(route: Route) -> None:
@@ -89,6 +110,8 @@ def validate(route: Route) -> None:
     ]
     if route.job_id is not None:
         values.append(("jobId", route.job_id))
+    if route.session_id is not None:
+        values.append(("sessionId", route.session_id))
     for name, value in values:
         pattern, low, high = PARAMETER_RULES[name]
         if not low <= len(value) <= high or not pattern.match(value) or "\n" in value:
@@ -109,6 +132,16 @@ def operation_for(route: Route, method: str, version: ApiVersion | None) -> str 
     """
     if route.kind == COLLECTION:
         return "Jobs_List" if method == "GET" else None
+    if route.kind in (SESSION, SESSION_CLOSE, SESSION_JOBS):
+        # Sessions are in the 2025-12-01-preview specs and later only.
+        if version is not None and not version.cancel_by_post:
+            return None
+        return {
+            (SESSION, "GET"): "Sessions_Get",
+            (SESSION, "PUT"): "Sessions_Open",
+            (SESSION_CLOSE, "POST"): "Sessions_Close",
+            (SESSION_JOBS, "GET"): "SessionsJobs_List",
+        }.get((route.kind, method))
     if route.kind == ITEM:
         if method == "GET":
             return "Jobs_Get"
@@ -124,8 +157,10 @@ def operation_for(route: Route, method: str, version: ApiVersion | None) -> str 
 
 def allowed_methods(route: Route, version: ApiVersion) -> list[str]:
     """The methods served on ``route`` under ``version`` (for 405 and ``Allow``)."""
-    if route.kind == COLLECTION:
-        return ["GET"]
+    if route.kind in (COLLECTION, SESSION_JOBS):
+        return ["GET"] if route.kind == COLLECTION or version.cancel_by_post else []
     if route.kind == ITEM:
         return ["GET", "PUT", "DELETE"]
+    if route.kind == SESSION:
+        return ["GET", "PUT"] if version.cancel_by_post else []
     return ["POST"] if version.cancel_by_post else []
