@@ -890,3 +890,65 @@ def test_run_forever_serves_many_instances_concurrently() -> None:
         loop.join(5)
         engine.close()
     assert outputs == [[f"hello {n}", f"hello hello {n}", 42] for n in range(50)]
+
+
+@app.orchestration_trigger(context_name="context")
+def parent_of_pages(context: Ctx) -> Orch:
+    """Fans out to one child per page, then fails one on purpose."""
+    pages = context.get_input()
+    results = []
+    for page in pages:
+        results.append((yield context.call_sub_orchestrator("page_child", page, f"page-{page}")))
+    try:
+        yield context.call_sub_orchestrator("page_child", -1)
+    except Exception as exc:
+        results.append(str(exc).splitlines()[0][:60])
+    return results
+
+
+@app.orchestration_trigger(context_name="context")
+def page_child(context: Ctx) -> Orch:
+    page = context.get_input()
+    if page < 0:
+        raise ValueError("no such page")
+    greeting = yield context.call_activity("greet", str(page))
+    return {"page": page, "greeting": greeting, "parent": context.parent_instance_id}
+
+
+def test_sub_orchestrations_run_as_instances_of_their_own_and_report_back(
+    engines: Callable[..., DurableEngine],
+) -> None:
+    engine = engines(raise_on_nondeterminism=True)
+    engine.start_new("parent_of_pages", "parent", [1, 2])
+    engine.run_until_idle()
+    status = engine.get_status("parent", show_history=True)
+    assert status is not None and status.runtime_status is RuntimeStatus.COMPLETED
+    first, second, failure = status.output
+    assert first == {"page": 1, "greeting": "hello 1", "parent": "parent"}
+    assert second["page"] == 2
+    assert failure.startswith("Sub-orchestration 'page_child' (parent:")
+    created = kinds(status.history or [], EventType.SUB_ORCHESTRATION_INSTANCE_CREATED)
+    assert [e["InstanceId"] for e in created] == ["page-1", "page-2", "parent:2"]
+    child = engine.get_status("page-1", show_history=True)
+    assert child is not None and child.runtime_status is RuntimeStatus.COMPLETED
+    [started] = kinds(child.history or [], EventType.EXECUTION_STARTED)
+    assert started["ParentInstance"]["OrchestrationInstance"]["InstanceId"] == "parent"
+    assert engine.get_status("parent:2").runtime_status is RuntimeStatus.FAILED  # type: ignore[union-attr]
+
+
+def test_sub_orchestrations_survive_a_crash_after_every_step() -> None:
+    reference = DurableEngine(app, clock=ManualClock())
+    reference.start_new("parent_of_pages", "parent", [1, 2, 3])
+    reference.run_until_idle()
+    expected = reference.get_status("parent").output  # type: ignore[union-attr]
+    steps = reference.stats.steps
+    for crash_at in range(1, steps + 1, 3):
+        store = InMemoryStore()
+        clock = ManualClock()
+        first = DurableEngine(app, store=store, clock=clock, crash_at_step=crash_at)
+        first.start_new("parent_of_pages", "parent", [1, 2, 3])
+        run = run_with_crashes(
+            lambda at, s=store, c=clock: DurableEngine(app, store=s, clock=c, crash_at_step=at),
+            [crash_at],
+        )
+        assert run.engine.get_status("parent").output == expected, crash_at  # type: ignore[union-attr]

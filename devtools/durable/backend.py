@@ -47,7 +47,13 @@ from .functions import (
 )
 from .history import EventType
 from .limits import DEFAULT_START_POLICY, Limits, PayloadTooLarge, QueuePolling, StartPolicy
-from .state import ActivityWorkItem, InstanceState, RuntimeStatus, TimerWorkItem
+from .state import (
+    ActivityWorkItem,
+    InstanceState,
+    RuntimeStatus,
+    SubOrchestrationWorkItem,
+    TimerWorkItem,
+)
 from .stats import EngineStats
 from .status import OrchestrationStatus
 from .store import InMemoryStore, InstanceStore
@@ -404,6 +410,8 @@ class DurableEngine:
         state.history.extend(result.events)
         state.activities.extend(result.activities)
         state.timers.extend(result.timers)
+        for child in result.sub_orchestrations:
+            self._start_child(state, child, now)
         state.last_updated_time = h.format_timestamp(now)
         if result.custom_status_changed:
             state.custom_status = result.custom_status
@@ -423,6 +431,66 @@ class DurableEngine:
             state.inbox.clear()
             state.activities.clear()
             state.timers.clear()
+            self._tell_parent(state, now)
+
+    def _start_child(
+        self, parent: InstanceState, child: SubOrchestrationWorkItem, now: datetime
+    ) -> None:
+        """Create a sub-orchestration (caller holds the lock); a running one of the same id
+        fails the parent's task instead, as DTFx refuses the duplicate."""
+        existing = self._instances.get(child.instance_id)
+        if existing is not None and not existing.status.is_terminal:
+            parent.inbox.append(
+                h.sub_orchestration_failed(
+                    now,
+                    child.task_id,
+                    f"An orchestration with instance ID '{child.instance_id}' already exists",
+                    None,
+                )
+            )
+            return
+        handler = self._registry.orchestrator(child.name)
+        stamp = h.format_timestamp(now)
+        state = InstanceState(
+            instance_id=child.instance_id,
+            name=handler.name,
+            status=RuntimeStatus.PENDING,
+            input_json=child.input,
+            created_time=stamp,
+            last_updated_time=stamp,
+            execution_id=uuid.uuid4().hex,
+            parent={
+                "instanceId": parent.instance_id,
+                "executionId": parent.execution_id,
+                "taskId": child.task_id,
+                "name": parent.name,
+            },
+        )
+        state.inbox.append(self._started_event(state, now))
+        self._instances[child.instance_id] = state
+        self._save(state)
+
+    def _tell_parent(self, child: InstanceState, now: datetime) -> None:
+        """Deliver a finished sub-orchestration's result to its parent (caller holds the lock)."""
+        link = child.parent
+        parent = self._instances.get(link["instanceId"]) if link else None
+        if link is None or parent is None or parent.status.is_terminal:
+            return
+        if parent.execution_id != link["executionId"]:
+            self.stats.stale_messages_dropped += 1
+            return
+        if child.status is RuntimeStatus.COMPLETED:
+            event = h.sub_orchestration_completed(now, link["taskId"], json.dumps(child.output))
+        else:
+            event = h.sub_orchestration_failed(
+                now,
+                link["taskId"],
+                f"Sub-orchestration '{child.name}' ({child.instance_id}) "
+                f"{child.status.value.lower()}: {child.output}",
+                None,
+            )
+        parent.inbox.append(event)
+        self._save(parent)
 
     def _continue_as_new(self, state: InstanceState, new_input: str | None, now: datetime) -> None:
         self.stats.continued_as_new += 1
@@ -442,7 +510,21 @@ class DurableEngine:
         # The extension stores the client's JSON text JSON-encoded again (the Python
         # client posts json.dumps(input) with aiohttp's json=).
         raw = None if state.input_json is None else json.dumps(state.input_json)
-        return h.execution_started(now, state.instance_id, state.execution_id, state.name, raw)
+        parent = (
+            {
+                "Name": state.parent["name"],
+                "OrchestrationInstance": {
+                    "InstanceId": state.parent["instanceId"],
+                    "ExecutionId": state.parent["executionId"],
+                },
+                "TaskScheduleId": state.parent["taskId"],
+            }
+            if state.parent
+            else None
+        )
+        return h.execution_started(
+            now, state.instance_id, state.execution_id, state.name, raw, parent
+        )
 
     def _fail_instance(self, instance_id: str, message: str) -> None:
         with self._lock:
@@ -463,6 +545,7 @@ class DurableEngine:
             state.inbox.clear()
             state.activities.clear()
             state.timers.clear()
+            self._tell_parent(state, now)
             self._save(state)
 
     # -- internals: activities ------------------------------------------------------------

@@ -25,7 +25,7 @@ from .functions import RegisteredFunction
 from .history import Event, EventType, OrchestrationStatusCode
 from .limits import Limits, PayloadTooLarge
 from .replay import NonDeterministic, ReplayOutcome, replay_actions
-from .state import ActivityWorkItem, InstanceState, TimerWorkItem
+from .state import ActivityWorkItem, InstanceState, SubOrchestrationWorkItem, TimerWorkItem
 
 #: The extension sends SchemaVersion.V2 (=1) in upperSchemaVersion, for old Python SDKs
 #: (1.1.0-1.1.3) that only knew V1/V2, and the real upper bound SchemaVersion.V3 (=2) in
@@ -65,6 +65,7 @@ class EpisodeResult:
     events: list[Event]
     activities: list[ActivityWorkItem] = field(default_factory=list)
     timers: list[TimerWorkItem] = field(default_factory=list)
+    sub_orchestrations: list[SubOrchestrationWorkItem] = field(default_factory=list)
     output: Any = None
     custom_status: Any = _UNCHANGED
     continue_input: str | None = None
@@ -93,7 +94,7 @@ def build_context(state: InstanceState, now: datetime, new_events: list[Event]) 
         "input": state.input_json,
         "instanceId": state.instance_id,
         "isReplaying": bool(played),
-        "parentInstanceId": None,
+        "parentInstanceId": state.parent["instanceId"] if state.parent else None,
         "upperSchemaVersion": UPPER_SCHEMA_VERSION,
         "upperSchemaVersionNew": UPPER_SCHEMA_VERSION_NEW,
         "longRunningTimerIntervalDuration": LONG_RUNNING_TIMER_INTERVAL_DURATION,
@@ -196,7 +197,12 @@ def run_episode(
     mismatches: list[str] = []
     try:
         replay: ReplayOutcome = replay_actions(
-            _flat_actions(sdk_state), state.history, new_events, now, state.execution_id
+            _flat_actions(sdk_state),
+            state.history,
+            new_events,
+            now,
+            state.execution_id,
+            state.instance_id,
         )
         mismatches = replay.strict_mismatches
         if strict and mismatches:
@@ -230,6 +236,7 @@ def run_episode(
     common: dict[str, Any] = {
         "activities": replay.activities,
         "timers": replay.timers,
+        "sub_orchestrations": replay.sub_orchestrations,
         "custom_status": custom_status,
         "strict_mismatches": replay.strict_mismatches,
     }
@@ -275,6 +282,8 @@ def _oversize(
             limits.check_custom_status(custom_status)
         for activity in replay.activities:
             limits.check_payload(f"input of activity '{activity.name}'", activity.input)
+        for child in replay.sub_orchestrations:
+            limits.check_payload(f"input of sub-orchestration '{child.name}'", child.input)
         if replay.continue_as_new:
             limits.check_payload("continue-as-new input", replay.continue_input)
         if sdk_state.get("isDone") and not replay.continue_as_new:

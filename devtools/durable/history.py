@@ -123,14 +123,20 @@ def orchestrator_completed(timestamp: datetime) -> Event:
 
 
 def execution_started(
-    timestamp: datetime, instance_id: str, execution_id: str, name: str, raw_input: str | None
+    timestamp: datetime,
+    instance_id: str,
+    execution_id: str,
+    name: str,
+    raw_input: str | None,
+    parent: dict[str, Any] | None = None,
 ) -> Event:
-    """First event of an execution; ``raw_input`` is the stored JSON text of the input."""
+    """First event of an execution; ``raw_input`` is the stored JSON text of the input;
+    ``parent`` the parent's ParentInstance record for a sub-orchestration."""
     event = _event(EventType.EXECUTION_STARTED, -1, timestamp)
     event.update(
         {
             "OrchestrationInstance": {"InstanceId": instance_id, "ExecutionId": execution_id},
-            "ParentInstance": None,
+            "ParentInstance": parent,
             "Name": name,
             "Version": "",
             "Input": raw_input,
@@ -162,6 +168,33 @@ def task_completed(timestamp: datetime, scheduled_id: int, result: str | None) -
 def task_failed(timestamp: datetime, scheduled_id: int, reason: str, details: str) -> Event:
     """An activity raised; the SDK turns this into Exception(f"{Reason} \\n {Details}")."""
     event = _event(EventType.TASK_FAILED, -1, timestamp)
+    event.update({"TaskScheduledId": scheduled_id, "Reason": reason, "Details": details})
+    return event
+
+
+def sub_orchestration_created(
+    timestamp: datetime, event_id: int, name: str, instance_id: str, input_: str | None
+) -> Event:
+    """A sub-orchestration was started with sequence number ``event_id``."""
+    event = _event(EventType.SUB_ORCHESTRATION_INSTANCE_CREATED, event_id, timestamp)
+    event.update({"Name": name, "Version": "", "InstanceId": instance_id, "Input": input_})
+    return event
+
+
+def sub_orchestration_completed(
+    timestamp: datetime, scheduled_id: int, result: str | None
+) -> Event:
+    """A sub-orchestration completed; ``result`` is its output's JSON text."""
+    event = _event(EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED, -1, timestamp)
+    event.update({"TaskScheduledId": scheduled_id, "Result": result})
+    return event
+
+
+def sub_orchestration_failed(
+    timestamp: datetime, scheduled_id: int, reason: str, details: str | None
+) -> Event:
+    """A sub-orchestration failed (or was terminated)."""
+    event = _event(EventType.SUB_ORCHESTRATION_INSTANCE_FAILED, -1, timestamp)
     event.update({"TaskScheduledId": scheduled_id, "Reason": reason, "Details": details})
     return event
 

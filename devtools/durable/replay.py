@@ -24,7 +24,7 @@ from typing import Any
 from . import history as h
 from .history import Event, EventType
 from .retry import RetryPolicy
-from .state import ActivityWorkItem, TimerWorkItem
+from .state import ActivityWorkItem, SubOrchestrationWorkItem, TimerWorkItem
 
 #: Action types of the out-of-proc protocol (AsyncActionType in the extension).
 ACTION_NAMES = {
@@ -59,6 +59,7 @@ class ReplayOutcome:
     scheduled: list[Event] = field(default_factory=list)
     activities: list[ActivityWorkItem] = field(default_factory=list)
     timers: list[TimerWorkItem] = field(default_factory=list)
+    sub_orchestrations: list[SubOrchestrationWorkItem] = field(default_factory=list)
     #: True when an action's task is still running, so later actions were not reached.
     blocked: bool = False
     #: Input JSON text of a ContinueAsNew action (``continue_as_new`` tells if there was one).
@@ -77,9 +78,11 @@ class _Walker:
         new_events: list[Event],
         now: datetime,
         execution_id: str,
+        instance_id: str = "",
     ) -> None:
         self.now = now
         self.execution_id = execution_id
+        self.instance_id = instance_id
         self.outcome = ReplayOutcome()
         self.next_id = 0
         self.recorded: dict[int, Event] = {}
@@ -89,12 +92,21 @@ class _Walker:
         self.new_result_ids: set[int] = set()
         for event in committed:
             kind = h.event_type_of(event)
-            if kind in (EventType.TASK_SCHEDULED, EventType.TIMER_CREATED):
+            if kind in (
+                EventType.TASK_SCHEDULED,
+                EventType.TIMER_CREATED,
+                EventType.SUB_ORCHESTRATION_INSTANCE_CREATED,
+            ):
                 self.recorded[int(event["EventId"])] = event
         for is_new, events in ((False, committed), (True, new_events)):
             for event in events:
                 kind = h.event_type_of(event)
-                if kind in (EventType.TASK_COMPLETED, EventType.TASK_FAILED):
+                if kind in (
+                    EventType.TASK_COMPLETED,
+                    EventType.TASK_FAILED,
+                    EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED,
+                    EventType.SUB_ORCHESTRATION_INSTANCE_FAILED,
+                ):
                     task_id = int(event["TaskScheduledId"])
                     self.results.setdefault(task_id, event)
                     if is_new:
@@ -144,6 +156,44 @@ class _Walker:
             )
         return number, recorded
 
+    def _start_sub_orchestration(self, action: dict[str, Any]) -> int:
+        """Give the sub-orchestration a number; schedule it when it is new."""
+        name = str(action["functionName"])
+        number = self._take_id()
+        # As the extension does, an unnamed child gets "<parent>:<sequence number>".
+        instance_id = str(action.get("instanceId") or f"{self.instance_id}:{number}")
+        input_ = action.get("input")
+        recorded = self.recorded.get(number)
+        if recorded is None:
+            self.outcome.scheduled.append(
+                h.sub_orchestration_created(self.now, number, name, instance_id, input_)
+            )
+            self.outcome.sub_orchestrations.append(
+                SubOrchestrationWorkItem(self.execution_id, number, name, instance_id, input_)
+            )
+            return number
+        if h.event_type_of(recorded) != EventType.SUB_ORCHESTRATION_INSTANCE_CREATED:
+            raise NonDeterministic(
+                f"A previous execution of this orchestration scheduled a different task with "
+                f"sequence number {number}, but the current replay started the "
+                f"sub-orchestration '{name}' with it. Was a change made to the orchestrator "
+                f"code after this instance had already started running?"
+            )
+        if str(recorded.get("Name") or "").lower() != name.lower() or (
+            recorded.get("InstanceId") != instance_id
+        ):
+            raise NonDeterministic(
+                f"A previous execution of this orchestration started sub-orchestration "
+                f"'{recorded.get('Name')}' ({recorded.get('InstanceId')}) with sequence number "
+                f"{number}, but the current replay starts '{name}' ({instance_id})."
+            )
+        if not _same_json(recorded.get("Input"), input_):
+            self.outcome.strict_mismatches.append(
+                f"sub-orchestration '{name}' (sequence number {number}) was started with input "
+                f"{recorded.get('Input')!r} but the replay passes {input_!r}"
+            )
+        return number
+
     def _create_timer(
         self, fire_at: datetime, *, check_fire_at: bool = True
     ) -> tuple[int, Event | None]:
@@ -182,6 +232,8 @@ class _Walker:
             return number in self.results
         if action_type == 1:
             return self._invoke_with_retry(action)
+        if action_type == 2:
+            return self._start_sub_orchestration(action) in self.results
         if action_type == 5:
             fire_at = h.parse_timestamp(str(action["fireAt"]))
             if fire_at - self.now > MAXIMUM_SHORT_TIMER and self._is_new_id():
@@ -248,7 +300,7 @@ class _Walker:
         """Recorded scheduling events the replay never reached are non-deterministic."""
         for number in sorted(set(self.recorded) - self.visited):
             event = self.recorded[number]
-            if h.event_type_of(event) == EventType.TASK_SCHEDULED:
+            if h.event_type_of(event) != EventType.TIMER_CREATED:
                 raise NonDeterministic(
                     f"A previous execution of this orchestration scheduled an activity task "
                     f"with sequence ID {number} and name '{event.get('Name')}' (version "
@@ -283,13 +335,14 @@ def replay_actions(
     new_events: list[Event],
     now: datetime,
     execution_id: str,
+    instance_id: str = "",
 ) -> ReplayOutcome:
     """Walk the V2 flat action list; raises NonDeterministic on a history mismatch.
 
     ``committed`` is the history of earlier episodes, ``new_events`` the events this
     episode delivers (completions and fired timers), ``now`` the episode's timestamp.
     """
-    walker = _Walker(committed, new_events, now, execution_id)
+    walker = _Walker(committed, new_events, now, execution_id, instance_id)
     for action in actions:
         if not walker.invoke(action):
             walker.outcome.blocked = True

@@ -74,6 +74,17 @@ class TimerWorkItem:
 
 
 @dataclass
+class SubOrchestrationWorkItem:
+    """A sub-orchestration an episode started (SubOrchestrationInstanceCreated committed)."""
+
+    execution_id: str
+    task_id: int
+    name: str
+    instance_id: str
+    input: str | None
+
+
+@dataclass
 class InstanceState:
     """Everything the store keeps about one instance (current execution only)."""
 
@@ -96,6 +107,9 @@ class InstanceState:
     activities: list[ActivityWorkItem] = field(default_factory=list)
     timers: list[TimerWorkItem] = field(default_factory=list)
     completed_time: str | None = None
+    #: For a sub-orchestration: the parent's instance and execution ids and the task id its
+    #: completion answers (survives continue-as-new, as in DTFx).
+    parent: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready dict for a store."""
@@ -115,6 +129,7 @@ class InstanceState:
             "activities": [a.to_json() for a in self.activities],
             "timers": [t.to_json() for t in self.timers],
             "completed_time": self.completed_time,
+            "parent": self.parent,
         }
 
     @classmethod
@@ -136,4 +151,5 @@ class InstanceState:
             activities=[ActivityWorkItem.from_json(a) for a in data.get("activities", [])],
             timers=[TimerWorkItem.from_json(t) for t in data.get("timers", [])],
             completed_time=data.get("completed_time"),
+            parent=data.get("parent"),
         )
