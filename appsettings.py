@@ -28,6 +28,9 @@ JOB_ALERT_EVENT_TYPES = "JOB_ALERT_EVENT_TYPES"
 CANCEL_POLL_INTERVAL_SECONDS = "CANCEL_POLL_INTERVAL_SECONDS"
 CANCEL_MAX_POLL_INTERVAL_SECONDS = "CANCEL_MAX_POLL_INTERVAL_SECONDS"
 CANCEL_TIMEOUT_SECONDS = "CANCEL_TIMEOUT_SECONDS"
+BULK_MAX_REQUESTS_PER_SECOND = "BULK_MAX_REQUESTS_PER_SECOND"
+BULK_MAX_CONCURRENCY = "BULK_MAX_CONCURRENCY"
+WORKSPACE_ALERT_EVENT_TYPES = "WORKSPACE_ALERT_EVENT_TYPES"
 CALLER_TOKEN_KEY = "CALLER_TOKEN_KEY"
 CALLER_TOKEN_KEY_PREVIOUS = "CALLER_TOKEN_KEY_PREVIOUS"
 
@@ -35,6 +38,8 @@ DEFAULT_JOB_ALERT_EVENT_TYPES = ("Quantum.Job.CostAlert", "Quantum.Job.CancelReq
 DEFAULT_POLL_INTERVAL_SECONDS = 5.0
 DEFAULT_MAX_POLL_INTERVAL_SECONDS = 30.0
 DEFAULT_TIMEOUT_SECONDS = 1800.0
+DEFAULT_BULK_MAX_REQUESTS_PER_SECOND = 20.0
+DEFAULT_BULK_MAX_CONCURRENCY = 50
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 5.0
 DEFAULT_READ_TIMEOUT_SECONDS = 30.0
 
@@ -61,6 +66,10 @@ class Settings:
     timeout_seconds: float
     connect_timeout_seconds: float
     read_timeout_seconds: float
+    bulk_max_requests_per_second: float = DEFAULT_BULK_MAX_REQUESTS_PER_SECOND
+    bulk_max_concurrency: int = DEFAULT_BULK_MAX_CONCURRENCY
+    #: Event types that start a workspace-scale cancel (empty: off).
+    workspace_alert_event_types: tuple[str, ...] = ()
     #: Seals a caller's token (CALLER_TOKEN_KEY); None: requests with authToken are refused.
     caller_token_key: bytes | None = field(default=None, repr=False)
     #: Every key that may open a sealed token: the current one, then the previous one.
@@ -72,6 +81,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     event_types = tuple(
         part.strip() for part in env.get(JOB_ALERT_EVENT_TYPES, "").split(",") if part.strip()
+    )
+    workspace_types = tuple(
+        part.strip() for part in env.get(WORKSPACE_ALERT_EVENT_TYPES, "").split(",") if part.strip()
     )
     key = _key(env, CALLER_TOKEN_KEY)
     previous = _key(env, CALLER_TOKEN_KEY_PREVIOUS)
@@ -112,9 +124,26 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             DEFAULT_READ_TIMEOUT_SECONDS,
             HTTP_TIMEOUT_LIMITS,
         ),
+        bulk_max_requests_per_second=_seconds(
+            env, BULK_MAX_REQUESTS_PER_SECOND, DEFAULT_BULK_MAX_REQUESTS_PER_SECOND, (1.0, 1000.0)
+        ),
+        bulk_max_concurrency=_whole(
+            env, BULK_MAX_CONCURRENCY, DEFAULT_BULK_MAX_CONCURRENCY, (1, 500)
+        ),
+        workspace_alert_event_types=workspace_types,
         caller_token_key=key,
         caller_token_keys=tuple(k for k in (key, previous) if k is not None),
     )
+
+
+def _whole(env: Mapping[str, str], name: str, default: int, limits: tuple[int, int]) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    low, high = limits
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise SettingsError(f"{name} must be a whole number from {low} to {high}")
+    return int(raw)
 
 
 def _key(env: Mapping[str, str], name: str) -> bytes | None:

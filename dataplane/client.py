@@ -36,6 +36,7 @@ from .errors import (
     QuantumError,
     RequestTimeout,
     TokenUnavailable,
+    UnsupportedApiVersion,
     service_error,
 )
 from .resources import JobRef, WorkspaceRef
@@ -178,41 +179,77 @@ class QuantumJobsClient:
         orderby: str | None = None,
     ) -> Iterator[JobDetails]:
         """Jobs_List: yield every job, following ``nextLink`` page by page."""
+        items, next_link = self.list_page(
+            workspace, filter=filter, top=top, skip=skip, orderby=orderby
+        )
+        yield from items
+        while next_link:
+            items, next_link = self.list_page(workspace, next_link=next_link)
+            yield from items
+
+    def list_page(
+        self,
+        workspace: WorkspaceRef,
+        *,
+        session_id: str | None = None,
+        filter: str | None = None,
+        top: int | None = None,
+        skip: int | None = None,
+        orderby: str | None = None,
+        next_link: str | None = None,
+    ) -> tuple[list[JobDetails], str | None]:
+        """One page of Jobs_List (SessionsJobs_List with ``session_id``) and its nextLink;
+        ``next_link`` continues a listing as the service said (its own query wins)."""
         workspace.require_valid("Jobs_List")
-        query: dict[str, str] = {}
-        if filter is not None:
-            query["filter"] = filter
-        if top is not None:
-            query["top"] = str(top)
-        if skip is not None:
-            query["skip"] = str(skip)
-        if orderby is not None:
-            query["orderby"] = orderby
-        collection = workspace.jobs_path()
-        url: str | None = self._url(collection, query)
-        while url:
-            response = self._send("Jobs_List", "GET", url)
-            body = self._json_body("Jobs_List", response)
-            items = body.get("value")
-            if not isinstance(items, list):
-                raise InvalidResponse("Jobs_List", response.status_code, "page has no value list")
-            yield from (item for item in items if isinstance(item, dict))
-            next_link = body.get("nextLink")
-            url = self._next_page(next_link, collection) if next_link else None
+        operation = "SessionsJobs_List" if session_id else "Jobs_List"
+        collection = (
+            f"{workspace.session_path(session_id)}/jobs" if session_id else workspace.jobs_path()
+        )
+        if next_link is not None:
+            url = self._next_page(next_link, collection, operation)
+        else:
+            query = {
+                name: str(value)
+                for name, value in (
+                    ("filter", filter),
+                    ("top", top),
+                    ("skip", skip),
+                    ("orderby", orderby),
+                )
+                if value is not None
+            }
+            url = self._url(collection, query)
+        response = self._send(operation, "GET", url)
+        body = self._json_body(operation, response)
+        items = body.get("value")
+        if not isinstance(items, list):
+            raise InvalidResponse(operation, response.status_code, "page has no value list")
+        link = body.get("nextLink")
+        return [item for item in items if isinstance(item, dict)], (link or None)
+
+    def close_session(self, workspace: WorkspaceRef, session_id: str) -> None:
+        """Sessions_Close: the session accepts no new jobs (2025-12-01-preview and later)."""
+        workspace.require_valid("Sessions_Close")
+        if cancel_request(self._api_version).method != "POST":
+            raise UnsupportedApiVersion(
+                "Sessions_Close", f"api-version {self._api_version!r} has no sessions"
+            )
+        url = self._url(workspace.session_path(session_id) + ":close")
+        self._json_body("Sessions_Close", self._send("Sessions_Close", "POST", url))
 
     def _url(self, path: str, query: dict[str, str] | None = None) -> str:
         params = {"api-version": self._api_version, **(query or {})}
         return f"{self._endpoint}{path}?{urlencode(params)}"
 
-    def _next_page(self, next_link: object, collection: str) -> str:
+    def _next_page(self, next_link: object, collection: str, operation: str = "Jobs_List") -> str:
         # A nextLink comes from the response: it must not take the token to another origin
         # or outside this workspace's job collection.
         if not isinstance(next_link, str):
-            raise InvalidResponse("Jobs_List", 200, "nextLink is not a string")
+            raise InvalidResponse(operation, 200, "nextLink is not a string")
         parts = urlsplit(next_link)
         origin = f"{parts.scheme}://{parts.netloc}".lower()
         if origin != self._endpoint.lower() or parts.path != collection:
-            raise InvalidResponse("Jobs_List", 200, "nextLink points outside the job collection")
+            raise InvalidResponse(operation, 200, "nextLink points outside the job collection")
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         query.setdefault("api-version", self._api_version)
         return f"{self._endpoint}{parts.path}?{urlencode(query)}"

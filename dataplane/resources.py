@@ -103,6 +103,12 @@ class WorkspaceRef:
         """The path of the workspace's job collection."""
         return f"{self.path()}/jobs"
 
+    def session_path(self, session_id: str) -> str:
+        """The path of one session (its id must be a GUID, as the spec says)."""
+        if not GUID.fullmatch(session_id):
+            raise InvalidParameter("Sessions", "sessionId", "must be a GUID")
+        return f"{self.path()}/sessions/{_segment(session_id)}"
+
     def parameters(self) -> dict[str, str]:
         """The path parameters by their spec names."""
         return {

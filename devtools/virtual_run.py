@@ -98,11 +98,33 @@ class Harness:
         ``budget_seconds`` stops it (wall time) between slices of engine steps, and
         ``on_slice(engine)`` is called after each slice; ``Run.finished`` tells which it was.
         """
+        return self.run_orchestration(
+            ORCHESTRATION,
+            instance_id_for(request),
+            request,
+            engine,
+            budget_seconds=budget_seconds,
+            on_slice=on_slice,
+            hook=hook,
+        )
+
+    def run_orchestration(
+        self,
+        name: str,
+        instance_id: str,
+        payload: Any,
+        engine: DurableEngine | None = None,
+        *,
+        budget_seconds: float | None = None,
+        on_slice: Callable[[DurableEngine], None] | None = None,
+        hook: StepHook | None = None,
+    ) -> Run:
+        """Start orchestration ``name`` as ``instance_id`` and run it as :meth:`run` does."""
         engine = engine or self.engine()
         if hook is not None:
             engine.step_hook = hook
         began = time.perf_counter()
-        instance_id = engine.start_new(ORCHESTRATION, instance_id_for(request), request)
+        instance_id = engine.start_new(name, instance_id, payload)
         run = Run(engine, instance_id, self.simulator)
         if budget_seconds is None and on_slice is None:
             engine.run_until_idle()

@@ -27,6 +27,7 @@ from orchestrators.service_calls import (
     DeadlineReached,
     ServiceCallFailed,
     call_service,
+    job_already_finished,
 )
 from telemetry import record_outcome
 from workflow import schedule
@@ -170,7 +171,7 @@ def cancel_job(
         "cancel_job",
         call,
         run.counter,
-        tolerate=_job_already_finished,
+        tolerate=job_already_finished,
         on_retry=_retry_reporter(context, run, "cancelJob"),
     )
     now = context.current_utc_datetime
@@ -258,10 +259,6 @@ def _read_job(
     job: JobSnapshot = result["job"]
     run.last_status = job["status"]
     return job
-
-
-def _job_already_finished(error: ErrorInfo) -> bool:
-    return error["operation"] == "Jobs_Cancel" and error["status"] == 409
 
 
 def _confirmation_stopped(run: Run, failed: ServiceCallFailed) -> Exception:

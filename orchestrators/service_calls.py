@@ -32,6 +32,11 @@ class ServiceCallFailed(Exception):
         self.error = error
 
 
+def job_already_finished(error: ErrorInfo) -> bool:
+    """A cancel answered 409: the job finished before the cancel arrived, which a read shows."""
+    return error["operation"] == "Jobs_Cancel" and error["status"] == 409
+
+
 class DeadlineReached(ServiceCallFailed):
     """A retry would only come after the run's deadline."""
 

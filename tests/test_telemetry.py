@@ -51,7 +51,7 @@ def test_a_full_run_gives_one_span_and_one_record_per_request_and_the_right_metr
     requests_before = capture.totals("quantum.dataplane.requests")
     outcomes_before = capture.totals("cancel_running_job.cancellations")
     confirmation_before = capture.totals("cancel_running_job.confirmation.duration")
-    with caplog.at_level(logging.INFO, logger="activities.jobs"):
+    with caplog.at_level(logging.INFO, logger="activities"):
         run = harness.run(harness.request(JOB, options=OPTIONS))
     outputs = run.outputs
     assert outputs["outcome"] == "cancelled"

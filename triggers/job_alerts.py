@@ -26,13 +26,14 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from appsettings import Settings, SettingsError, load_settings
-from triggers.starting import start_or_find
+from triggers.starting import ORCHESTRATION, start_or_find
 from workflow.inputs import (
     COORDINATES,
     InvalidInput,
     Problem,
     checked_cancel_input,
     checked_coordinates,
+    instance_id_for,
 )
 from workflow.shapes import CancelJobInput
 
@@ -136,7 +137,9 @@ async def on_job_alert(event: func.EventGridEvent, client: df.DurableOrchestrati
         log.log(level, "event %s %s", event_id, decision.reason)
         return
     # A failure to reach the Durable backend propagates, so Event Grid delivers the event again.
-    started = await start_or_find(client, decision.request)
+    started = await start_or_find(
+        client, ORCHESTRATION, instance_id_for(decision.request), decision.request
+    )
     log.info(
         "event %s: job %s, instance %s %s",
         event_id,

@@ -9,14 +9,14 @@ replacing the running instance, and the loser reports the winner's instance.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import azure.durable_functions as df
 
 from triggers.status_document import is_finished
-from workflow.inputs import instance_id_for
-from workflow.shapes import CancelJobInput
 
 ORCHESTRATION = "cancel_running_job"
+BULK_ORCHESTRATION = "cancel_jobs"
 
 
 @dataclass(frozen=True)
@@ -34,14 +34,14 @@ async def is_active(client: df.DurableOrchestrationClient, instance_id: str) -> 
 
 
 async def start_or_find(
-    client: df.DurableOrchestrationClient, request: CancelJobInput
+    client: df.DurableOrchestrationClient, orchestration: str, instance_id: str, request: Any
 ) -> StartResult:
-    """Start the job's orchestration unless one is pending or running; never start two."""
-    instance_id = instance_id_for(request)
+    """Start ``orchestration`` as ``instance_id`` unless that run is pending or running;
+    never start two."""
     if await is_active(client, instance_id):
         return StartResult(instance_id, started=False)
     try:
-        await client.start_new(ORCHESTRATION, instance_id, request)
+        await client.start_new(orchestration, instance_id, request)
     except Exception:
         # The SDK raises a bare Exception for every refusal. If another start won the race,
         # that instance is the answer; anything else is a backend failure and propagates.

@@ -20,6 +20,7 @@ from dataplane.endpoint import resolve_endpoint
 from dataplane.errors import EndpointNotAllowed
 from dataplane.resources import (
     PATH_PARAMETER_RULES,
+    WORKSPACE_PARAMETERS,
     normalize_path_parameter,
     parameter_problems,
 )
@@ -89,7 +90,7 @@ def checked_cancel_input(
     if not isinstance(body, dict):
         raise InvalidInput([Problem("body", "must be a JSON object")])
     problems: list[Problem] = [
-        Problem(_shown_name(name), "is not a known field")
+        Problem(shown_name(name), "is not a known field")
         for name in body
         if name not in COORDINATES and name not in OPTIONAL_FIELDS
     ]
@@ -105,12 +106,12 @@ def checked_cancel_input(
         problems.append(Problem("apiVersion", version_problem))
 
     token = body.get("authToken")
-    token_problem = _token_problem(token, settings) if "authToken" in body else None
-    if token_problem:
-        problems.append(Problem("authToken", token_problem))
+    token_reason = token_problem(token, settings) if "authToken" in body else None
+    if token_reason:
+        problems.append(Problem("authToken", token_reason))
 
-    endpoint = _checked_endpoint(body, settings, problems)
-    options = _checked_options(body.get("options"), settings, problems)
+    endpoint = checked_endpoint_of(body, settings, problems)
+    options = checked_poll_options(body.get("options"), settings, problems)
 
     if problems or coordinates is None or endpoint is None or options is None:
         raise InvalidInput(problems)
@@ -125,19 +126,31 @@ def checked_cancel_input(
         trigger=trigger,
     )
     if token is not None:
-        assert settings.caller_token_key is not None  # _token_problem saw to it
+        assert settings.caller_token_key is not None  # token_problem saw to it
         request["sealedToken"] = seal(token, settings.caller_token_key, instance_id_for(request))
     return request
 
 
-def _shown_name(name: object) -> str:
+def checked_workspace(values: Mapping[str, Any], problems: list[Problem]) -> dict[str, str] | None:
+    """The three workspace path parameters (subscription id folded), or None after adding
+    each bad one to ``problems``."""
+    found = parameter_problems(values, WORKSPACE_PARAMETERS)
+    problems.extend(Problem(name, reason) for name, reason in found.items())
+    if found:
+        return None
+    return {name: normalize_path_parameter(name, values[name]) for name in WORKSPACE_PARAMETERS}
+
+
+def shown_name(name: object) -> str:
+    """A field name fit to repeat in a problem document (or a placeholder)."""
     # An unknown field's name helps find a typo, but a name can be any text, a token
     # included: only short identifier-like names are repeated back.
     text = str(name)
     return text if _FIELD_NAME.fullmatch(text) else "(unnamed field)"
 
 
-def _token_problem(token: object, settings: Settings) -> str | None:
+def token_problem(token: object, settings: Settings) -> str | None:
+    """Why ``token`` cannot be a caller's bearer token here, or None."""
     if not isinstance(token, str) or not token:
         return "must be a non-empty string"
     if len(token) > MAX_TOKEN_LENGTH:
@@ -152,9 +165,10 @@ def _token_problem(token: object, settings: Settings) -> str | None:
     return None
 
 
-def _checked_endpoint(
+def checked_endpoint_of(
     body: Mapping[str, Any], settings: Settings, problems: list[Problem]
 ) -> str | None:
+    """The endpoint a request names (or the settings' one), held to the endpoint policy."""
     endpoint, location = body.get("endpoint"), body.get("location")
     for name, value in (("endpoint", endpoint), ("location", location)):
         if name in body and (not isinstance(value, str) or not value):
@@ -173,9 +187,10 @@ def _checked_endpoint(
         return None
 
 
-def _checked_options(
+def checked_poll_options(
     raw: object, settings: Settings, problems: list[Problem]
 ) -> PollOptions | None:
+    """The polling options with the settings' defaults, or None after naming each bad one."""
     values: dict[str, float] = {
         "pollIntervalSeconds": settings.poll_interval_seconds,
         "maxPollIntervalSeconds": settings.max_poll_interval_seconds,
@@ -189,7 +204,7 @@ def _checked_options(
     before = len(problems)
     for name, value in raw.items():
         if name not in OPTION_LIMITS:
-            problems.append(Problem(f"options.{_shown_name(name)}", "is not a known option"))
+            problems.append(Problem(f"options.{shown_name(name)}", "is not a known option"))
             continue
         low, high = OPTION_LIMITS[name]
         if isinstance(value, bool) or not isinstance(value, (int, float)):

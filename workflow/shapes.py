@@ -144,3 +144,86 @@ class CancelOutputs(TypedDict):
     startedAt: str
     finishedAt: str
     apiVersion: str
+
+
+# -- workspace-scale cancel (cancel_jobs) ------------------------------------------------------
+BulkOutcome = Literal["cancelled", "alreadyTerminal", "finishedBeforeCancel", "timedOut", "failed"]
+SelectorKind = Literal["jobIds", "filter", "sessionId"]
+
+
+class JobFilter(TypedDict, total=False):
+    """The ``filter`` selector: every field optional; ``status`` lists non-final statuses."""
+
+    status: list[str]
+    target: list[str]
+    providerId: list[str]
+    namePrefix: str
+    createdAfter: str
+    createdBefore: str
+
+
+class Selector(TypedDict):
+    """Exactly one way of naming the jobs to cancel."""
+
+    kind: SelectorKind
+    jobIds: NotRequired[list[str]]
+    filter: NotRequired[JobFilter]
+    sessionId: NotRequired[str]
+    closeSession: NotRequired[bool]
+
+
+class BulkOptions(PollOptions):
+    """The single-job options plus the run's request-rate cap and cancel concurrency."""
+
+    maxRequestsPerSecond: float
+    maxConcurrentCancels: int
+
+
+class WorkspaceCall(TypedDict):
+    """Where a bulk run's requests go, and with which credentials (for its activities)."""
+
+    subscriptionId: str
+    resourceGroupName: str
+    workspaceName: str
+    apiVersion: str
+    endpoint: str
+    instanceId: str
+    sealedToken: NotRequired[str]
+
+
+class CancelJobsInput(TypedDict):
+    """The ``cancel_jobs`` orchestration's input (resume: what continue-as-new carries)."""
+
+    subscriptionId: str
+    resourceGroupName: str
+    workspaceName: str
+    apiVersion: str
+    endpoint: str
+    options: BulkOptions
+    selector: Selector
+    dryRun: bool
+    maxJobs: int
+    trigger: Trigger
+    sealedToken: NotRequired[str]
+    resume: NotRequired[dict[str, object]]
+
+
+class ListedJob(TypedDict):
+    """What a listing tells of one job (and a dry run reports)."""
+
+    jobId: str
+    name: str | None
+    status: str | None
+    target: str | None
+    providerId: str | None
+    creationTime: str | None
+
+
+class JobResult(TypedDict):
+    """One job's outcome in a bulk run."""
+
+    jobId: str
+    outcome: BulkOutcome
+    finalStatus: str | None
+    cancellationTime: str | None
+    error: NotRequired[str]

@@ -1,0 +1,98 @@
+"""The client an activity needs, built from its input and the app settings, once per call.
+
+Shared by every activity (one job or a workspace's): the endpoint is checked again (a tampered
+orchestration input cannot send a token elsewhere), a caller's sealed token is opened here and
+only here, and every request is logged and traced (telemetry.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from appsettings import load_settings
+from dataplane.auth import StaticToken, TokenProvider, app_identity
+from dataplane.client import Exchange, QuantumJobsClient
+from dataplane.endpoint import checked_endpoint
+from dataplane.errors import QuantumError, TokenUnreadable
+from dataplane.resources import WorkspaceRef
+from dataplane.sealing import TokenNotOpened, open_sealed
+from telemetry import exchange_fields, record_exchange
+from workflow.shapes import ActivityFailure
+
+log = logging.getLogger("activities")
+
+
+def client_for(call: Mapping[str, Any], operation: str) -> QuantumJobsClient:
+    """A client for the call's endpoint, api-version and credentials."""
+    settings = load_settings()
+    endpoint = checked_endpoint(call["endpoint"], settings.allow_loopback)
+    sealed = call.get("sealedToken")
+    credential: TokenProvider = (
+        StaticToken(_opened(sealed, settings.caller_token_keys, call, operation))
+        if sealed
+        else app_identity(settings.azure_client_id)
+    )
+    return QuantumJobsClient(
+        endpoint,
+        call["apiVersion"],
+        credential,
+        connect_timeout=settings.connect_timeout_seconds,
+        read_timeout=settings.read_timeout_seconds,
+        observer=lambda exchange: _log_exchange(call, exchange),
+    )
+
+
+def workspace_of(call: Mapping[str, Any]) -> WorkspaceRef:
+    """The workspace a call names (checked again by the client before any request)."""
+    return WorkspaceRef(call["subscriptionId"], call["resourceGroupName"], call["workspaceName"])
+
+
+def failure(call: Mapping[str, Any], error: QuantumError) -> ActivityFailure:
+    """A failed service call as data, for the orchestrator to decide on."""
+    info = error.to_info()
+    log.warning(
+        "%s failed for job %s: %s (transient=%s)",
+        info["operation"],
+        call.get("jobId", "-"),
+        error,
+        info["transient"],
+    )
+    return ActivityFailure(ok=False, error=info)
+
+
+def _opened(sealed: str, keys: tuple[bytes, ...], call: Mapping[str, Any], operation: str) -> str:
+    # Only here, right before the request, is a caller's token ever in clear.
+    try:
+        return open_sealed(sealed, keys, call["instanceId"])
+    except TokenNotOpened as exc:
+        raise TokenUnreadable(
+            operation,
+            f"the caller's token cannot be decrypted with CALLER_TOKEN_KEY or "
+            f"CALLER_TOKEN_KEY_PREVIOUS ({exc}): was the key rotated twice, or the sealed "
+            "token copied from another run?",
+        ) from exc
+
+
+def _log_exchange(call: Mapping[str, Any], exchange: Exchange) -> None:
+    # One record per request, pairing the run with the ids the service logs, so one request
+    # can be followed across both; its fields become custom dimensions in Azure.
+    job_id = call.get("jobId", "-")
+    fields = exchange_fields(
+        exchange, instance_id=call["instanceId"], job_id=job_id, attempt=call.get("attempt", 1)
+    )
+    log.info(
+        "%s job %s (instance %s, attempt %s): HTTP %s, client request id %s, "
+        "service request id %s, %.1f ms",
+        exchange.operation,
+        job_id,
+        call["instanceId"],
+        fields["attempt"],
+        exchange.status if exchange.status is not None else exchange.error,
+        exchange.client_request_id,
+        exchange.request_id,
+        fields["durationMs"],
+        extra=fields,
+    )
+    record_exchange(exchange, instance_id=call["instanceId"], job_id=job_id)

@@ -1,0 +1,184 @@
+"""The workspace-scale cancel (``cancel_jobs``) through the real replay engine, in virtual time.
+
+Every run goes over real HTTP to the simulator (service paging at 100, its filter grammar) with
+the stand-in's payload and custom-status caps on, and is held to the simulator's request log:
+which jobs got a cancel, how many requests went out, and how many in any one second.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from appsettings import load_settings
+from devtools.simulator import SimulatorServer
+from tests.support.orchestration import Harness, Run
+from workflow.bulk_inputs import bulk_instance_id, checked_bulk_input
+
+TARGET = "ionq.simulator"
+# Reaches Cancelled a minute after its cancel, as the benchmark's jobs do (by time: a listing
+# is no Jobs_Get, so reads-based phases would never move on).
+MINUTE_CANCEL = {
+    "before": [["Executing", {}]],
+    "after": [
+        ["CancellationRequested", {"seconds": 1}],
+        ["Cancelling", {"seconds": 59}],
+        ["Cancelled", {}],
+    ],
+}
+FAST = {"pollIntervalSeconds": 5, "maxPollIntervalSeconds": 30, "timeoutSeconds": 600}
+
+
+@pytest.fixture
+def bulk(harness: Harness) -> Harness:
+    harness.simulator.set_options(pageSize=100)
+    return harness
+
+
+def seed(
+    sim: SimulatorServer, count: int, lifecycle: Any = MINUTE_CANCEL, **details: Any
+) -> list[str]:
+    fields = {"target": TARGET, "providerId": "ionq", **details}
+    return [sim.seed_job(lifecycle=lifecycle, details=fields) for _ in range(count)]
+
+
+def run_bulk(harness: Harness, body: dict[str, Any]) -> Run:
+    request = checked_bulk_input(
+        {
+            "subscriptionId": "11111111-2222-3333-4444-555555555555",
+            "resourceGroupName": "rg-quantum",
+            "workspaceName": "ws-quantum",
+            "endpoint": harness.simulator.url,
+            "authToken": harness.token,
+            "options": FAST,
+            **body,
+        },
+        load_settings(),
+    )
+    return harness.run_orchestration("cancel_jobs", bulk_instance_id(request), request)
+
+
+def cancels(run: Run) -> Counter[str]:
+    return Counter(e["jobId"] for e in run.calls("Jobs_Cancel"))
+
+
+def busiest_second(run: Run) -> int:
+    """The most requests the simulator logged in any one-second window of its clock."""
+    times = sorted(e["clock"] for e in run.calls())
+    return max((sum(1 for t in times if start <= t < start + 1) for start in times), default=0)
+
+
+def test_a_filter_cancels_and_confirms_every_running_job_on_the_target(bulk: Harness) -> None:
+    sim = bulk.simulator
+    running = seed(sim, 230)
+    bystanders = seed(sim, 15, target="quantinuum.sim.h2-1e", providerId="quantinuum")
+    finished = seed(sim, 12, lifecycle="already-succeeded")
+    run = run_bulk(
+        bulk, {"filter": {"target": [TARGET]}, "options": {**FAST, "maxRequestsPerSecond": 20}}
+    )
+    outputs = run.outputs
+    assert outputs["matched"] == 230
+    assert outputs["outcomes"] == {
+        "cancelled": 230,
+        "alreadyTerminal": 0,
+        "finishedBeforeCancel": 0,
+        "timedOut": 0,
+        "failed": 0,
+    }
+    # Exactly one cancel per running job, none for anything else, never a DELETE.
+    assert cancels(run) == Counter({job: 1 for job in running})
+    assert not set(cancels(run)) & set(bystanders + finished)
+    assert all(e["method"] != "DELETE" for e in run.calls())
+    # The rate cap holds in every second of the simulator's log.
+    assert busiest_second(run) <= 20
+    # Confirmation by listing: far fewer requests than a Jobs_Get per job per poll.
+    assert len(run.calls()) <= 1.2 * 230
+    assert outputs["requests"] == len(run.calls())
+    # Payloads stay small: more than 500 jobs would list only the interesting ones.
+    assert len(outputs["jobs"]) == 230 and all(j["outcome"] == "cancelled" for j in outputs["jobs"])
+    assert len(json.dumps(run.status.custom_status)) < 1000
+
+
+def test_a_dry_run_lists_and_cancels_nothing(bulk: Harness) -> None:
+    sim = bulk.simulator
+    running = seed(sim, 30)
+    run = run_bulk(bulk, {"filter": {"target": [TARGET]}, "dryRun": True})
+    outputs = run.outputs
+    assert outputs["dryRun"] is True and outputs["matched"] == 30
+    assert run.calls("Jobs_Cancel") == []
+    assert {j["jobId"] for j in outputs["jobs"]} == set(running)
+    assert set(outputs["jobs"][0]) == {
+        "jobId",
+        "name",
+        "status",
+        "target",
+        "providerId",
+        "creationTime",
+    }
+
+
+def test_more_jobs_than_max_jobs_cancels_nothing(bulk: Harness) -> None:
+    seed(bulk.simulator, 12)
+    run = run_bulk(bulk, {"filter": {}, "maxJobs": 10})
+    assert run.outputs["outcome"] == "tooManyJobs" and run.outputs["matched"] > 10
+    assert run.calls("Jobs_Cancel") == []
+
+
+def test_job_ids_with_every_kind_of_ending(bulk: Harness) -> None:
+    sim = bulk.simulator
+    [running] = seed(sim, 1)
+    [done] = seed(sim, 1, lifecycle="already-failed")
+    [race] = seed(sim, 1, lifecycle={"before": [["Executing", {}]], "after": [["Succeeded", {}]]})
+    [stuck] = seed(sim, 1, lifecycle="stuck-cancelling")
+    missing = "0a1b2c3d-0000-4000-8000-0000000b0404"
+    ids = [running, done, race, stuck, missing, running.upper()]  # a duplicate, other case
+    run = run_bulk(bulk, {"jobIds": ids, "options": {**FAST, "timeoutSeconds": 120}})
+    by_job = {j["jobId"]: j for j in run.outputs["jobs"]}
+    assert by_job[running]["outcome"] == "cancelled"
+    assert by_job[done]["outcome"] == "alreadyTerminal" and by_job[done]["finalStatus"] == "Failed"
+    assert by_job[race]["outcome"] == "finishedBeforeCancel"
+    assert by_job[stuck]["outcome"] == "timedOut" and by_job[stuck]["finalStatus"] == "Cancelling"
+    assert by_job[missing]["outcome"] == "failed" and "HTTP 404" in by_job[missing]["error"]
+    assert run.outputs["matched"] == 5 and cancels(run)[running] == 1
+    assert run.status.runtime_status.value == "Completed"  # one job's failure is not the run's
+
+
+def test_a_session_is_closed_then_its_jobs_cancelled(bulk: Harness) -> None:
+    sim = bulk.simulator
+    session = sim.seed_session()
+    inside = seed(sim, 5, sessionId=session)
+    outside = seed(sim, 3)
+    run = run_bulk(bulk, {"sessionId": session})
+    assert sim.session_state(session)["closed"] is True
+    assert run.calls()[0]["operation"] == "Sessions_Close"
+    assert set(cancels(run)) == set(inside) and not set(cancels(run)) & set(outside)
+    assert run.outputs["outcomes"]["cancelled"] == 5
+
+
+def test_a_throttled_cancel_pauses_the_page(bulk: Harness) -> None:
+    sim = bulk.simulator
+    seed(sim, 6)
+    sim.add_fault({"operation": "Jobs_Cancel", "count": 1, "httpStatus": 429, "retryAfter": 40})
+    run = run_bulk(bulk, {"filter": {"target": [TARGET]}})
+    calls = run.calls("Jobs_Cancel")
+    throttled = next(c for c in calls if c["status"] == 429)
+    later = [c for c in calls if c["clock"] > throttled["clock"]]
+    assert later and min(c["clock"] for c in later) - throttled["clock"] >= 40
+    assert run.outputs["outcomes"]["cancelled"] == 6
+
+
+@pytest.mark.parametrize(
+    ("api_version", "verb"), [("2024-10-01-preview", "DELETE"), ("2026-01-15-preview", "POST")]
+)
+def test_each_api_version_cancels_with_its_own_verb(
+    bulk: Harness, api_version: str, verb: str
+) -> None:
+    jobs = seed(bulk.simulator, 3)
+    run = run_bulk(bulk, {"jobIds": jobs, "apiVersion": api_version})
+    assert {c["method"] for c in run.calls("Jobs_Cancel")} == {verb}
+    assert all(not bulk.simulator.job_state(j)["deleted"] for j in jobs)
+    assert run.outputs["outcomes"]["cancelled"] == 3

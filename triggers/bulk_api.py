@@ -1,0 +1,103 @@
+"""The workspace-scale cancel over HTTP: start one (POST), read its status document (GET),
+and page through its per-job results (GET …/jobs), which live in its pages' outputs."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from orchestrators.cancel_jobs import PAGE_SIZE, page_instance_id
+from triggers.answers import invalid_request, json_answer, not_found, start_from_request
+from triggers.starting import BULK_ORCHESTRATION
+from triggers.status_document import status_document
+from workflow.bulk_inputs import bulk_instance_id, checked_bulk_input
+from workflow.inputs import Problem
+
+bp = df.Blueprint()
+
+# Made by workflow.bulk_inputs.bulk_instance_id: no other text reaches the management API.
+BULK_INSTANCE_ID = re.compile(r"cancel-jobs-[0-9a-f]{32}")
+MAX_RESULTS_PAGE = 100
+
+
+@bp.route(route="cancel-jobs", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@bp.durable_client_input(client_name="client")
+async def start_cancel_jobs(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """Check the request, then start (or find) the workspace-scale cancel it names."""
+    return await start_from_request(
+        req, client, BULK_ORCHESTRATION, checked_bulk_input, bulk_instance_id
+    )
+
+
+@bp.route(route="cancel-jobs/{instanceId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.durable_client_input(client_name="client")
+async def get_cancel_jobs_status(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """The status document of one bulk run (progress holds counts only), or 404."""
+    instance_id = req.route_params.get("instanceId", "")
+    if BULK_INSTANCE_ID.fullmatch(instance_id):
+        status = await client.get_status(instance_id)
+        if status:
+            return json_answer(200, status_document(status))
+    return not_found("no workspace-scale cancel with this instance id")
+
+
+@bp.route(
+    route="cancel-jobs/{instanceId}/jobs", methods=["GET"], auth_level=func.AuthLevel.FUNCTION
+)
+@bp.durable_client_input(client_name="client")
+async def get_cancel_jobs_results(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """Per-job results, ``skip``/``top`` (≤ 100) at a time, from the finished pages."""
+    instance_id = req.route_params.get("instanceId", "")
+    problems: list[Problem] = []
+    skip = _whole(req.params.get("skip"), "skip", 0, 10**7, 0, problems)
+    top = _whole(req.params.get("top"), "top", 1, MAX_RESULTS_PAGE, MAX_RESULTS_PAGE, problems)
+    if problems:
+        return invalid_request(problems)
+    run = await client.get_status(instance_id) if BULK_INSTANCE_ID.fullmatch(instance_id) else None
+    if not run:
+        return not_found("no workspace-scale cancel with this instance id")
+    value: list[dict[str, Any]] = []
+    seen = 0
+    more = False
+    page = 0
+    # The results are the finished pages' outputs, in page order; a page holds at most
+    # PAGE_SIZE of them, so reading stops as soon as the window is full.
+    while True:
+        status = await client.get_status(page_instance_id(instance_id, page))
+        if not status or not isinstance(status.output, dict):
+            break
+        results = status.output.get("results", [])
+        for result in results:
+            if seen >= skip and len(value) < top:
+                value.append(result)
+            elif len(value) >= top:
+                more = True
+                break
+            seen += 1
+        if more or len(results) > PAGE_SIZE:
+            break
+        page += 1
+    body: dict[str, Any] = {"value": value}
+    if more:
+        body["nextLink"] = f"{req.url.split('?', 1)[0]}?skip={skip + len(value)}&top={top}"
+    return json_answer(200, body)
+
+
+def _whole(
+    raw: str | None, name: str, low: int, high: int, default: int, problems: list[Problem]
+) -> int:
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        problems.append(Problem(name, f"must be a whole number from {low} to {high}"))
+        return default
+    return int(raw)
