@@ -7,15 +7,17 @@ which jobs got a cancel, how many requests went out, and how many in any one sec
 
 from __future__ import annotations
 
-import itertools
 import json
+import random
 from collections import Counter
 from typing import Any
 
 import pytest
 
 from appsettings import load_settings
+from devtools.durable.errors import SimulatedCrash
 from devtools.simulator import SimulatorServer
+from tests.support.evidence import cancels_sent_again
 from tests.support.orchestration import Harness, Run
 from workflow.bulk_inputs import bulk_instance_id, checked_bulk_input
 
@@ -182,3 +184,53 @@ def test_each_api_version_cancels_with_its_own_verb(
     assert {c["method"] for c in run.calls("Jobs_Cancel")} == {verb}
     assert all(not bulk.simulator.job_state(j)["deleted"] for j in jobs)
     assert run.outputs["outcomes"]["cancelled"] == 3
+
+
+def test_crashes_resume_with_every_job_confirmed_and_only_lost_cancels_repeated(
+    bulk: Harness,
+) -> None:
+    # The engine is stopped dead at random checkpoints; a new one resumes from the store. The
+    # only cancels sent twice may be those in flight at a crash (sent, their result not yet
+    # committed): counted in the store right after each crash, they bound the repeats the
+    # simulator's log shows.
+    sim = bulk.simulator
+    chooser = random.Random(20261201)
+    for round_number in range(3):
+        sim.reset()
+        sim.set_options(pageSize=100)
+        jobs = seed(sim, 120)
+        fresh = Harness(sim, bulk.token)
+        request = checked_bulk_input(
+            {
+                "subscriptionId": "11111111-2222-3333-4444-555555555555",
+                "resourceGroupName": "rg-quantum",
+                "workspaceName": "ws-quantum",
+                "endpoint": sim.url,
+                "authToken": bulk.token,
+                "filter": {"target": [TARGET]},
+                "options": FAST,
+            },
+            load_settings(),
+        )
+        instance_id = bulk_instance_id(request)
+        fresh.engine().start_new("cancel_jobs", instance_id, request)
+        in_flight = crashes = 0
+        for crash_at in sorted(chooser.sample(range(5, 200), k=3)):
+            try:
+                fresh.engine(crash_at).run_until_idle()
+            except SimulatedCrash:
+                crashes += 1
+                in_flight += sum(
+                    item["name"] == "cancel_job"
+                    for key in fresh.store.list_ids()
+                    for item in (fresh.store.load(key) or {}).get("activities", [])
+                )
+        survivor = fresh.engine()
+        survivor.run_until_idle()
+        status = survivor.get_status(instance_id)
+        where = f"round {round_number}: {crashes} crashes, {in_flight} cancels in flight"
+        assert status is not None and status.runtime_status.value == "Completed", where
+        assert status.output["outcomes"]["cancelled"] == 120, (where, status.output)
+        assert crashes >= 1, where
+        assert cancels_sent_again(sim.requests()) <= in_flight, where
+        assert set(cancels(Run(survivor, instance_id, sim))) == set(jobs), where

@@ -1,7 +1,7 @@
 """The function metadata the Functions host receives from the worker for this app.
 
 The worker indexes the app with ``app.get_functions()`` and sends each function's bindings as
-JSON (``get_raw_bindings()``); devtools.host indexes exactly that. These tests pin the six
+JSON (``get_raw_bindings()``); devtools.host indexes exactly that. These tests pin the
 functions' names, triggers, routes, methods, auth levels, binding names and directions, and
 check the host's own reading of them (routes, the worker's parameter check, the client binding).
 """
@@ -54,6 +54,29 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
     "cancel_running_job": [{"direction": "IN", "type": "orchestrationTrigger", "name": "context"}],
     "get_job": [{"direction": "IN", "type": "activityTrigger", "name": "call"}],
     "cancel_job": [{"direction": "IN", "type": "activityTrigger", "name": "call"}],
+    **{
+        name: [
+            {"direction": "IN", "type": "durableClient", "name": "client"},
+            {
+                "direction": "IN",
+                "type": "httpTrigger",
+                "name": "req",
+                "methods": [method],
+                "authLevel": "FUNCTION",
+                "route": route,
+            },
+            {"direction": "OUT", "type": "http", "name": "$return"},
+        ]
+        for name, method, route in (
+            ("start_cancel_jobs", "POST", "cancel-jobs"),
+            ("get_cancel_jobs_status", "GET", "cancel-jobs/{instanceId}"),
+            ("get_cancel_jobs_results", "GET", "cancel-jobs/{instanceId}/jobs"),
+        )
+    },
+    "cancel_jobs": [{"direction": "IN", "type": "orchestrationTrigger", "name": "context"}],
+    "cancel_jobs_page": [{"direction": "IN", "type": "orchestrationTrigger", "name": "context"}],
+    "list_jobs_page": [{"direction": "IN", "type": "activityTrigger", "name": "call"}],
+    "close_session": [{"direction": "IN", "type": "activityTrigger", "name": "call"}],
 }
 
 
@@ -68,7 +91,7 @@ def _sorted(bindings: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(bindings, key=lambda b: (b["type"], b["name"]))
 
 
-def test_the_worker_sends_exactly_six_functions() -> None:
+def test_the_worker_sends_exactly_these_functions() -> None:
     assert sorted(_raw_bindings()) == sorted(EXPECTED)
 
 
@@ -93,6 +116,19 @@ def test_host_index_reads_routes_methods_and_auth_levels() -> None:
         "cancel_running_job": ("orchestrationTrigger", None),
         "get_job": ("activityTrigger", None),
         "cancel_job": ("activityTrigger", None),
+        "start_cancel_jobs": ("httpTrigger", ("cancel-jobs", ("POST",), "function")),
+        "get_cancel_jobs_status": (
+            "httpTrigger",
+            ("cancel-jobs/{instanceId}", ("GET",), "function"),
+        ),
+        "get_cancel_jobs_results": (
+            "httpTrigger",
+            ("cancel-jobs/{instanceId}/jobs", ("GET",), "function"),
+        ),
+        "cancel_jobs": ("orchestrationTrigger", None),
+        "cancel_jobs_page": ("orchestrationTrigger", None),
+        "list_jobs_page": ("activityTrigger", None),
+        "close_session": ("activityTrigger", None),
     }
     assert [c.name for c in index.get("on_job_alert").durable_clients] == ["client"]  # type: ignore[union-attr]
 

@@ -26,7 +26,8 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from appsettings import Settings, SettingsError, load_settings
-from triggers.starting import ORCHESTRATION, start_or_find
+from triggers.starting import BULK_ORCHESTRATION, ORCHESTRATION, start_or_find
+from workflow.bulk_inputs import bulk_instance_id, checked_bulk_input
 from workflow.inputs import (
     COORDINATES,
     InvalidInput,
@@ -35,7 +36,7 @@ from workflow.inputs import (
     checked_coordinates,
     instance_id_for,
 )
-from workflow.shapes import CancelJobInput
+from workflow.shapes import CancelJobInput, CancelJobsInput
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
@@ -43,6 +44,11 @@ log = logging.getLogger(__name__)
 JOB_RESOURCE_ID = re.compile(
     r"/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.Quantum"
     r"/workspaces/([^/]+)/jobs/([^/]+)",
+    re.IGNORECASE,
+)
+WORKSPACE_RESOURCE_ID = re.compile(
+    r"/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.Quantum"
+    r"/workspaces/([^/]+)",
     re.IGNORECASE,
 )
 _MAX_LOGGED = 120
@@ -68,23 +74,64 @@ if not decodes_cloud_events():
 
 @dataclass(frozen=True)
 class AlertDecision:
-    """What to do with one event: start a cancellation, or say why not."""
+    """What to do with one event: start a run (which, as which instance), or say why not."""
 
-    request: CancelJobInput | None
+    request: CancelJobInput | CancelJobsInput | None
     reason: str
+    orchestration: str = ORCHESTRATION
+    instance_id: str = ""
 
 
 def decide(event_type: object, subject: object, data: object, settings: Settings) -> AlertDecision:
-    """Read one event: an accepted type naming a valid job yields the orchestration input."""
+    """Read one event: an accepted type naming a valid job yields the orchestration input; a
+    workspace alert type (WORKSPACE_ALERT_EVENT_TYPES) naming a workspace yields the
+    workspace-scale cancel's, with the app's identity and the default maxJobs."""
+    fields = data if isinstance(data, Mapping) else {}
+    if event_type in settings.workspace_alert_event_types:
+        return _workspace_decision(fields, subject, settings)
     if event_type not in settings.job_alert_event_types:
         return AlertDecision(None, f"ignored: event type {_shown(event_type)} is not accepted")
-    fields = data if isinstance(data, Mapping) else {}
     try:
         coordinates = _coordinates(fields, subject)
         request = checked_cancel_input(dict(coordinates), settings, trigger="eventGrid")
     except InvalidInput as invalid:
         return AlertDecision(None, f"malformed: {invalid}")
-    return AlertDecision(request, "accepted")
+    return AlertDecision(request, "accepted", ORCHESTRATION, instance_id_for(request))
+
+
+def _workspace_decision(
+    data: Mapping[str, Any], subject: object, settings: Settings
+) -> AlertDecision:
+    # Only the workspace and the selector come from the event: never a token, an endpoint,
+    # an api-version or a maxJobs.
+    body: dict[str, Any] = {}
+    try:
+        body.update(_workspace(data, subject))
+        if "sessionId" in data:
+            body["sessionId"] = data["sessionId"]
+        else:
+            body["filter"] = data.get("filter", {})
+        request = checked_bulk_input(body, settings, trigger="eventGrid")
+    except InvalidInput as invalid:
+        return AlertDecision(None, f"malformed: {invalid}")
+    return AlertDecision(request, "accepted", BULK_ORCHESTRATION, bulk_instance_id(request))
+
+
+def _workspace(data: Mapping[str, Any], subject: object) -> dict[str, Any]:
+    names = COORDINATES[:3]
+    if any(name in data for name in names):
+        return {name: data.get(name) for name in names}
+    for source, value in (
+        ("data.workspaceResourceId", data.get("workspaceResourceId")),
+        ("subject", subject),
+    ):
+        if value is None:
+            continue
+        match = WORKSPACE_RESOURCE_ID.fullmatch(value) if isinstance(value, str) else None
+        if not match:
+            raise InvalidInput([Problem(source, "is not an Azure Quantum workspace resource ID")])
+        return dict(zip(names, match.groups(), strict=True))
+    raise InvalidInput([Problem("data", "names no workspace (coordinates, resource ID, subject)")])
 
 
 def _coordinates(data: Mapping[str, Any], subject: object) -> Mapping[str, Any]:
@@ -138,12 +185,13 @@ async def on_job_alert(event: func.EventGridEvent, client: df.DurableOrchestrati
         return
     # A failure to reach the Durable backend propagates, so Event Grid delivers the event again.
     started = await start_or_find(
-        client, ORCHESTRATION, instance_id_for(decision.request), decision.request
+        client, decision.orchestration, decision.instance_id, decision.request
     )
+    named = decision.request.get("jobId", "(workspace)")
     log.info(
         "event %s: job %s, instance %s %s",
         event_id,
-        decision.request["jobId"],
+        named,
         started.instance_id,
         "started" if started.started else "already running",
     )
