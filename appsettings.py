@@ -15,7 +15,11 @@ from dataclasses import dataclass, field
 
 from dataplane.sealing import parse_key
 from dataplane.versions import DEFAULT_API_VERSION
-from workflow.schedule import HTTP_TIMEOUT_LIMITS, POLL_OPTION_LIMITS
+from workflow.schedule import (
+    BULK_RATE_LIMITS,
+    HTTP_TIMEOUT_LIMITS,
+    POLL_OPTION_LIMITS,
+)
 
 QUANTUM_ENDPOINT = "QUANTUM_ENDPOINT"
 QUANTUM_LOCATION = "QUANTUM_LOCATION"
@@ -125,7 +129,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             HTTP_TIMEOUT_LIMITS,
         ),
         bulk_max_requests_per_second=_seconds(
-            env, BULK_MAX_REQUESTS_PER_SECOND, DEFAULT_BULK_MAX_REQUESTS_PER_SECOND, (1.0, 1000.0)
+            env,
+            BULK_MAX_REQUESTS_PER_SECOND,
+            DEFAULT_BULK_MAX_REQUESTS_PER_SECOND,
+            BULK_RATE_LIMITS,
+            "a number of requests per second",
         ),
         bulk_max_concurrency=_whole(
             env, BULK_MAX_CONCURRENCY, DEFAULT_BULK_MAX_CONCURRENCY, (1, 500)
@@ -169,7 +177,11 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
 
 
 def _seconds(
-    env: Mapping[str, str], name: str, default: float, limits: tuple[float, float]
+    env: Mapping[str, str],
+    name: str,
+    default: float,
+    limits: tuple[float, float],
+    what: str = "a number of seconds",
 ) -> float:
     raw = env.get(name, "").strip()
     if not raw:
@@ -178,7 +190,7 @@ def _seconds(
     try:
         value = float(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be a number of seconds") from None
+        raise SettingsError(f"{name} must be {what}") from None
     if not low <= value <= high:  # NaN and infinities fail here too
-        raise SettingsError(f"{name} must be a number of seconds from {low:g} to {high:g}")
+        raise SettingsError(f"{name} must be {what} from {low:g} to {high:g}")
     return value

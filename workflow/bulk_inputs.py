@@ -23,19 +23,19 @@ from dataplane.sealing import seal
 from workflow.inputs import (
     InvalidInput,
     Problem,
+    checked_api_version,
     checked_endpoint_of,
     checked_poll_options,
     checked_workspace,
     shown_name,
     token_problem,
 )
+from workflow.schedule import BULK_CONCURRENCY_LIMITS, BULK_RATE_LIMITS
 from workflow.shapes import BulkOptions, CancelJobsInput, JobFilter, Selector, Trigger
 
 MAX_JOB_IDS = 10_000
 DEFAULT_MAX_JOBS = 1_000
 MAX_MAX_JOBS = 100_000
-RATE_LIMITS = (1.0, 1000.0)
-CONCURRENCY_LIMITS = (1, 500)
 FIELDS = (
     *WORKSPACE_PARAMETERS,
     "apiVersion",
@@ -86,7 +86,7 @@ def checked_bulk_input(
         Problem(shown_name(name), "is not a known field") for name in body if name not in FIELDS
     ]
     workspace = checked_workspace(body, problems)
-    api_version = _checked_version(body, settings, problems)
+    api_version = checked_api_version(body, settings, problems)
     token = body.get("authToken")
     if "authToken" in body:
         reason = token_problem(token, settings)
@@ -123,16 +123,6 @@ def checked_bulk_input(
         assert settings.caller_token_key is not None
         request["sealedToken"] = seal(token, settings.caller_token_key, bulk_instance_id(request))
     return request
-
-
-def _checked_version(body: Mapping[str, Any], settings: Settings, problems: list[Problem]) -> str:
-    from dataplane.versions import api_version_problem
-
-    api_version = body.get("apiVersion", settings.api_version)
-    reason = api_version_problem(api_version)
-    if reason:
-        problems.append(Problem("apiVersion", reason))
-    return str(api_version)
 
 
 def _checked_selector(body: Mapping[str, Any], problems: list[Problem]) -> Selector | None:
@@ -257,7 +247,7 @@ def _checked_options(
     rate = own.get("maxRequestsPerSecond", settings.bulk_max_requests_per_second)
     concurrency = own.get("maxConcurrentCancels", settings.bulk_max_concurrency)
     bad = False
-    low, high = RATE_LIMITS
+    low, high = BULK_RATE_LIMITS
     if (
         isinstance(rate, bool)
         or not isinstance(rate, (int, float))
@@ -267,7 +257,7 @@ def _checked_options(
             Problem("options.maxRequestsPerSecond", f"must be from {low:g} to {high:g}")
         )
         bad = True
-    low_c, high_c = CONCURRENCY_LIMITS
+    low_c, high_c = BULK_CONCURRENCY_LIMITS
     if (
         isinstance(concurrency, bool)
         or not isinstance(concurrency, int)

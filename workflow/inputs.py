@@ -100,10 +100,7 @@ def checked_cancel_input(
     except InvalidInput as error:
         problems.extend(error.problems)
 
-    api_version = body.get("apiVersion", settings.api_version)
-    version_problem = api_version_problem(api_version)
-    if version_problem:
-        problems.append(Problem("apiVersion", version_problem))
+    api_version = checked_api_version(body, settings, problems)
 
     token = body.get("authToken")
     token_reason = token_problem(token, settings) if "authToken" in body else None
@@ -139,6 +136,18 @@ def checked_workspace(values: Mapping[str, Any], problems: list[Problem]) -> dic
     if found:
         return None
     return {name: normalize_path_parameter(name, values[name]) for name in WORKSPACE_PARAMETERS}
+
+
+def checked_api_version(
+    body: Mapping[str, Any], settings: Settings, problems: list[Problem]
+) -> str:
+    """The request's api-version (the setting's by default); a bad one is added to
+    ``problems``."""
+    api_version = body.get("apiVersion", settings.api_version)
+    reason = api_version_problem(api_version)
+    if reason:
+        problems.append(Problem("apiVersion", reason))
+    return str(api_version)
 
 
 def shown_name(name: object) -> str:

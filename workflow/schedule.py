@@ -17,6 +17,9 @@ POLL_OPTION_LIMITS: dict[str, tuple[float, float]] = {
 }
 #: The range of the HTTP connect and read timeouts (settings only).
 HTTP_TIMEOUT_LIMITS = (0.1, 300.0)
+#: A workspace-scale run's request-rate cap and cancel concurrency (options and settings).
+BULK_RATE_LIMITS = (1.0, 1000.0)
+BULK_CONCURRENCY_LIMITS = (1, 500)
 # Continue-as-new after this many confirming polls, so the history of one execution stays
 # bounded however long the cancellation takes.
 POLLS_PER_GENERATION = 20

@@ -428,13 +428,12 @@ def _list(
 ) -> tuple[Response, Any]:
     query = listing.parse_query(ctx.params)
     remaining = query.select(_listed_views(sim, route, version))
-    size = sim.options.page_size
+    size = min(query.top or sim.options.page_size, sim.options.page_size)
     page = remaining[:size]
     body: dict[str, Any] = {"value": page}
     if len(remaining) > size:
-        left = None if query.top is None else query.top - size
         body["nextLink"] = listing.next_link(
-            sim.base_url, request.raw_path, version.name, query, query.skip + size, left
+            sim.base_url, request.raw_path, version.name, query, query.skip + size
         )
     return json_response(200, body), body
 

@@ -1,5 +1,9 @@
 """Jobs_List and SessionsJobs_List queries: the filter grammar, orderby, top/skip and nextLink.
 
+``top`` sizes a page, as the official SDK uses it (it sends ``top=100`` and follows
+``nextLink`` for the rest): a page holds at most ``top`` jobs and at most the simulator's page
+size, and ``nextLink`` (which keeps ``top`` and moves ``skip``) follows while jobs remain.
+
 The filter grammar is the one the live service accepts from the official ``azure-quantum`` SDK
 (3.x, ``Workspace._create_filter``): comparisons ``Field eq 'value'`` for State, ProviderId,
 Target, JobType and ItemType, ``startswith(Name, 'prefix')``, ``CreationTime ge|le <date>``;
@@ -193,12 +197,11 @@ class ListQuery:
     skip: int
 
     def select(self, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The matching jobs in order, from ``skip`` and at most ``top`` of them."""
+        """The matching jobs in order, from ``skip`` on (``top`` sizes the pages)."""
         chosen = [job for job in jobs if self.predicate is None or self.predicate(job)]
         # Creation order breaks ties, so pages are stable when the sort key repeats.
         chosen.sort(key=lambda job: str(job.get(self.order_field) or ""), reverse=self.descending)
-        remaining = chosen[self.skip :]
-        return remaining if self.top is None else remaining[: self.top]
+        return chosen[self.skip :]
 
 
 def _integer(name: str, text: str | None, low: int) -> int | None:
@@ -243,20 +246,15 @@ def parse_query(params: dict[str, str]) -> ListQuery:
 
 
 def next_link(
-    base_url: str,
-    raw_path: str,
-    api_version: str,
-    query: ListQuery,
-    next_skip: int,
-    remaining: int | None,
+    base_url: str, raw_path: str, api_version: str, query: ListQuery, next_skip: int
 ) -> str:
-    """Absolute URL of the next page; the paging state travels in ``skip``/``top``."""
+    """Absolute URL of the next page; the paging state travels in ``skip`` (``top`` kept)."""
     params: list[tuple[str, str]] = [("api-version", api_version)]
     if query.filter_text is not None:
         params.append(("filter", query.filter_text))
     if query.orderby_text is not None:
         params.append(("orderby", query.orderby_text))
     params.append(("skip", str(next_skip)))
-    if remaining is not None:
-        params.append(("top", str(remaining)))
+    if query.top is not None:
+        params.append(("top", str(query.top)))
     return f"{base_url}{raw_path}?{urlencode(params)}"

@@ -7,6 +7,7 @@ and sends no body on 204.
 from __future__ import annotations
 
 import socket
+import ssl
 import struct
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -152,9 +153,14 @@ class SimulatorServer(Simulator):
         options: Options | None = None,
         manual_clock: bool = False,
         seeds: list[dict[str, Any]] | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
-        """Prepare a server for ``port`` (0 picks a free one); :meth:`start` binds it."""
+        """Prepare a server for ``port`` (0 picks a free one); :meth:`start` binds it.
+
+        ``tls`` serves https with that server context (clients that insist on https for a
+        bearer token, like the official SDK, then talk to it unchanged)."""
         super().__init__(options, manual_clock=manual_clock, seeds=seeds)
+        self._tls = tls
         self._requested_port = port
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -164,7 +170,9 @@ class SimulatorServer(Simulator):
         if self._httpd is not None:
             return self
         self._httpd = _HTTPServer(self._requested_port, self)
-        self.base_url = f"http://{HOST}:{self.port}"
+        if self._tls is not None:
+            self._httpd.socket = self._tls.wrap_socket(self._httpd.socket, server_side=True)
+        self.base_url = self.url
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
             kwargs={"poll_interval": 0.1},
@@ -202,8 +210,8 @@ class SimulatorServer(Simulator):
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:PORT``."""
-        return f"http://{HOST}:{self.port}"
+        """``http://127.0.0.1:PORT`` (``https`` when serving TLS)."""
+        return f"{'https' if self._tls else 'http'}://{HOST}:{self.port}"
 
     def workspace_url(
         self,
