@@ -62,6 +62,14 @@ CANCELLING = frozenset({job_status.CANCELLATION_REQUESTED, job_status.CANCELLING
 Steps = Generator[Any, Any, Any]
 
 
+def pages_per_wave(request: CancelJobsInput) -> int:
+    """How many pages run side by side: each needs at least one request a second of the cap
+    (and one cancel of the concurrency), so small caps mean fewer pages at once."""
+    options = request["options"]
+    budget = min(int(options["maxRequestsPerSecond"]), options["maxConcurrentCancels"])
+    return max(1, min(MAX_PAGES_PER_WAVE, budget))
+
+
 def page_instance_id(run_id: str, page: int) -> str:
     """The instance id of a run's page ``page``: the results route reads pages by it."""
     return f"{run_id}-p{page:05d}"
@@ -146,7 +154,7 @@ def next_wave(
     """The inputs of the next wave's pages (at most a page of jobs each); empty when done."""
     selector = request["selector"]
     wave: list[dict[str, Any]] = []
-    while len(wave) < MAX_PAGES_PER_WAVE and not state["done"]:
+    while len(wave) < pages_per_wave(request) and not state["done"]:
         page = state["pages"]
         if selector["kind"] == "jobIds":
             ids = selector["jobIds"][page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
@@ -576,7 +584,7 @@ def _outputs(
         "selector": {k: v for k, v in selector.items() if k != "jobIds"}
         | ({"jobIds": len(selector["jobIds"])} if "jobIds" in selector else {}),
         "dryRun": request["dryRun"],
-        "matched": state["matched"] if too_many else max(state["selected"], 0),
+        "matched": state["matched"] if too_many else state["selected"],
         "outcomes": dict(state["outcomes"]),
         "jobs": state["listed"],
         "requests": counter.calls,

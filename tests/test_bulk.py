@@ -234,3 +234,13 @@ def test_crashes_resume_with_every_job_confirmed_and_only_lost_cancels_repeated(
         assert crashes >= 1, where
         assert cancels_sent_again(sim.requests()) <= in_flight, where
         assert set(cancels(Run(survivor, instance_id, sim))) == set(jobs), where
+
+
+def test_a_small_rate_cap_runs_fewer_pages_at_once_and_still_holds(bulk: Harness) -> None:
+    seed(bulk.simulator, 250)
+    run = run_bulk(
+        bulk,
+        {"filter": {"target": [TARGET]}, "options": {**FAST, "maxRequestsPerSecond": 2}},
+    )
+    assert run.outputs["outcomes"]["cancelled"] == 250
+    assert busiest_second(run) <= 2

@@ -9,7 +9,7 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from orchestrators.cancel_jobs import PAGE_SIZE, page_instance_id
+from orchestrators.cancel_jobs import page_instance_id
 from triggers.answers import invalid_request, json_answer, not_found, start_from_request
 from triggers.starting import BULK_ORCHESTRATION
 from triggers.status_document import status_document
@@ -69,8 +69,8 @@ async def get_cancel_jobs_results(
     seen = 0
     more = False
     page = 0
-    # The results are the finished pages' outputs, in page order; a page holds at most
-    # PAGE_SIZE of them, so reading stops as soon as the window is full.
+    # The results are the finished pages' outputs, in page order (a page holds at most
+    # PAGE_SIZE of them); reading stops as soon as the window is full.
     while True:
         status = await client.get_status(page_instance_id(instance_id, page))
         if not status or not isinstance(status.output, dict):
@@ -83,7 +83,7 @@ async def get_cancel_jobs_results(
                 more = True
                 break
             seen += 1
-        if more or len(results) > PAGE_SIZE:
+        if more:
             break
         page += 1
     body: dict[str, Any] = {"value": value}

@@ -161,7 +161,9 @@ async def on_job_alert(event: func.EventGridEvent, client: df.DurableOrchestrati
     """Start the cancellation an alert asks for; log and acknowledge anything else."""
     event_id = _shown(event.id)
     # Event Grid schema events have event_type, CloudEvents have type.
-    event_type = getattr(event, "event_type", None) or getattr(event, "type", None)
+    event_type = getattr(event, "event_type", None)
+    if event_type is None:
+        event_type = getattr(event, "type", None)
     if event_type is None or event_type == "":
         log.error(
             "event %s has no readable type (a CloudEvent decoded by an azure-functions older "
