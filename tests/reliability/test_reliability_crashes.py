@@ -30,13 +30,14 @@ from typing import Any
 import pytest
 import requests
 
+from devtools.durable import JsonFileStore
 from devtools.durable.crash import run_with_crashes
 from devtools.simulator import (
     SimulatorServer,
 )
 from tests.support.e2e import job_body, status_document, wait_finished
 from tests.support.evidence import cancels_sent_again, disallowed_entries
-from tests.support.host import HostProcess, start_host
+from tests.support.host import HostProcess, start_host, wait_for
 from tests.support.orchestration import ORCHESTRATION, Harness
 from tests.support.reliability import SuiteRecords, sizes
 from workflow.inputs import instance_id_for
@@ -222,3 +223,86 @@ def test_sigkilled_host_finishes_every_run_the_same(
         records.add("requests", entries=simulator.requests(), jobs=jobs)
     found = records.figures()
     assert found["tokens_leaked"] == 0 and found["disallowed_requests"] == 0, found
+
+
+def test_sigkilled_host_resumes_a_workspace_scale_cancel(
+    simulator: SimulatorServer, sim_token: str, tmp_path: Path, records: SuiteRecords
+) -> None:
+    # A bulk run is SIGKILLed while its cancels are going out; a new host on the same state
+    # resumes it. Every job ends cancelled, and the only cancels sent twice are those in flight
+    # at the kill: scheduled in the stored state, their results never committed.
+    simulator.clock.set_real()
+    simulator.set_options(pageSize=100)
+    count = sizes().bulk_kill_jobs
+    lifecycle = {
+        "before": [["Executing", {}]],
+        "after": [["CancellationRequested", {"seconds": 1}], ["Cancelled", {}]],
+    }
+    jobs = [
+        simulator.seed_job(lifecycle=lifecycle, details={"target": "ionq.simulator"})
+        for _ in range(count)
+    ]
+    state = tmp_path / "bulk-state"
+    first = start_host(state, quantum_endpoint=simulator.url)
+    second: HostProcess | None = None
+    try:
+        body = {
+            **{k: v for k, v in job_body(jobs[0]).items() if k not in ("jobId", "options")},
+            "endpoint": simulator.url,
+            "authToken": sim_token,
+            "filter": {"target": ["ionq.simulator"]},
+            "options": {
+                "pollIntervalSeconds": 1,
+                "maxPollIntervalSeconds": 2,
+                "timeoutSeconds": 120,
+                "maxRequestsPerSecond": 50,
+            },
+        }
+        started = requests.post(first.url + "/api/cancel-jobs", json=body, timeout=10)
+        assert started.status_code == 202, started.text
+        instance_id = started.json()["id"]
+        wait_for(
+            lambda: (
+                len([e for e in simulator.requests() if e["operation"] == "Jobs_Cancel"])
+                >= count // 4
+            ),
+            timeout=60,
+            message="a quarter of the cancels sent",
+        )
+        held = requests.get(f"{first.url}/api/cancel-jobs/{instance_id}", timeout=10).json()
+        exit_status = first.kill()
+        records.add(
+            "crash",
+            level="host",
+            heldRun=held["runtimeStatus"] in ("Pending", "Running"),
+            exitStatus=exit_status,
+        )
+        stored = JsonFileStore(state / "instances")
+        in_flight = sum(
+            item["name"] == "cancel_job"
+            for key in stored.list_ids()
+            for item in (stored.load(key) or {}).get("activities", [])
+        )
+        second = start_host(state, quantum_endpoint=simulator.url)
+        document = wait_for(
+            lambda: _bulk_finished(second, instance_id), timeout=180, message="bulk run resumed"
+        )
+    finally:
+        for host in (first, second):
+            if host is not None and host.running:
+                host.stop()
+        entries = simulator.requests()
+        records.add("requests", entries=entries, jobs=jobs, listings=True)
+    records.add("run", runtimeStatus=document["runtimeStatus"])
+    assert document["runtimeStatus"] == "Completed", document
+    assert document["outputs"]["outcomes"]["cancelled"] == count, document["outputs"]
+    assert cancels_sent_again(entries) <= in_flight, (cancels_sent_again(entries), in_flight)
+    assert records.figures()["disallowed_requests"] == 0
+    assert sim_token not in first.log_text() + (second.log_text() if second else "")
+
+
+def _bulk_finished(host: HostProcess, instance_id: str) -> dict[str, Any] | None:
+    document: dict[str, Any] = requests.get(
+        f"{host.url}/api/cancel-jobs/{instance_id}", timeout=10
+    ).json()
+    return document if document["runtimeStatus"] not in ("Pending", "Running") else None

@@ -59,6 +59,14 @@ INTENDED_PATH = re.compile(
 )
 INTENDED_QUERY = re.compile(r"api-version=\d{4}-\d{2}-\d{2}(?:-preview)?")
 APP_OPERATIONS = frozenset({"Jobs_Get", "Jobs_Cancel"})
+#: What a workspace-scale run may send besides: listings of the workspace (or a session).
+LISTING_OPERATIONS = frozenset({"Jobs_List", "SessionsJobs_List", "Sessions_Close"})
+INTENDED_LISTING = re.compile(
+    r"/subscriptions/[0-9a-f-]{36}/resourceGroups/[A-Za-z][A-Za-z0-9\-_.]{0,89}"
+    r"/providers/Microsoft\.Quantum/workspaces/[A-Za-z][A-Za-z0-9\-_]{1,49}"
+    rf"(?:/jobs|/sessions/{GUID}(?:/jobs|:close))"
+)
+_LISTING_QUERY = re.compile(r"api-version=[^&]+(?:&(?:filter|orderby|skip|top)=[^&]*)*")
 _ACCEPTED = frozenset({200, 202, 204})
 
 
@@ -83,18 +91,26 @@ class Evidence:
 
 
 def disallowed_entries(record: dict[str, Any]) -> list[dict[str, Any]]:
-    """The logged requests of a ``requests`` record that the app had no business sending."""
+    """The logged requests of a ``requests`` record that the app had no business sending:
+    anything but Jobs_Get/Jobs_Cancel of an allowed job, and, when the record says
+    ``listings``, the workspace's own listings (a workspace-scale run)."""
     jobs = {job.lower() for job in record["jobs"]}
-    return [
-        entry
-        for entry in record["entries"]
-        if not (
+    listings = bool(record.get("listings"))
+
+    def intended(entry: dict[str, Any]) -> bool:
+        if listings and entry["operation"] in LISTING_OPERATIONS:
+            return bool(
+                INTENDED_LISTING.fullmatch(entry["path"])
+                and _LISTING_QUERY.fullmatch(entry["query"] or "")
+            )
+        return bool(
             INTENDED_PATH.fullmatch(entry["path"])
             and INTENDED_QUERY.fullmatch(entry["query"] or "")
             and entry["operation"] in APP_OPERATIONS
             and (entry["jobId"] or "").lower() in jobs
         )
-    ]
+
+    return [entry for entry in record["entries"] if not intended(entry)]
 
 
 def cancels_sent_again(entries: list[dict[str, Any]]) -> int:

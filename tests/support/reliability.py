@@ -44,6 +44,7 @@ class Sizes:
     engine_crash_runs: int
     host_kill_runs: int
     load_jobs: int
+    bulk_kill_jobs: int
     load_duplicate_every: int
 
 
@@ -55,6 +56,7 @@ _SIZES = {
         engine_crash_runs=40,
         host_kill_runs=2,
         load_jobs=24,
+        bulk_kill_jobs=150,
         load_duplicate_every=3,
     ),
     "full": Sizes(
@@ -64,6 +66,7 @@ _SIZES = {
         engine_crash_runs=500,
         host_kill_runs=12,
         load_jobs=200,
+        bulk_kill_jobs=1000,
         load_duplicate_every=3,
     ),
 }
