@@ -521,11 +521,13 @@ def _failed(job_id: str, status: str | None, error: ErrorInfo, attempts: int) ->
 
 
 def _final(job_id: str, job: dict[str, Any], conflict: bool) -> JobResult:
+    # Cancelled is cancelled, whoever's cancel it was (after a crash, an earlier attempt's); a
+    # job that ended otherwise had either finished before any cancel (a 409) or lost the race.
     status = job["status"]
     outcome: BulkOutcome = (
-        "alreadyTerminal"
-        if conflict
-        else ("cancelled" if status == job_status.CANCELLED else "finishedBeforeCancel")
+        "cancelled"
+        if status == job_status.CANCELLED
+        else ("alreadyTerminal" if conflict else "finishedBeforeCancel")
     )
     return JobResult(
         jobId=job_id,
