@@ -37,6 +37,7 @@ from orchestrators.service_calls import (
 )
 from telemetry import record_outcome
 from workflow import schedule
+from workflow.bulk_inputs import unfinished_statuses
 from workflow.filters import service_filter
 from workflow.shapes import BulkOutcome, CancelJobsInput, JobCall, JobResult, WorkspaceCall
 from workflow.times import iso, parse_iso
@@ -289,7 +290,6 @@ def cancel_jobs_page(context: df.DurableOrchestrationContext) -> Steps:
     # Confirm: poll on durable timers with the single-job schedule until final or deadline.
     deadline = context.current_utc_datetime + timedelta(seconds=options["timeoutSeconds"])
     polls = 0
-    seen: dict[str, dict[str, Any]] = {}
     while pending:
         now = context.current_utc_datetime
         delay = (
@@ -308,7 +308,6 @@ def cancel_jobs_page(context: df.DurableOrchestrationContext) -> Steps:
         pacer.sent(context)
         polls += 1
         for job_id, job in found.items():
-            seen[job_id] = job
             last_status[job_id] = job["status"]
             if job_status.is_terminal(job["status"]):
                 conflict = pending.pop(job_id)
@@ -467,7 +466,7 @@ def _selected_statuses(request: CancelJobsInput) -> list[str] | None:
     if selector["kind"] == "filter":
         return list(selector["filter"]["status"])
     if selector["kind"] == "sessionId":
-        return [s for s in job_status.KNOWN_STATUSES if not job_status.is_terminal(s)]
+        return list(unfinished_statuses())
     return None  # jobIds: every named job, whatever its status
 
 

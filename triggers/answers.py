@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -27,7 +28,7 @@ WAIT_POLL_SECONDS = 0.5
 PROBLEM_TYPE = "urn:cancel-running-job:problem:invalid-request"
 MISCONFIGURED_TYPE = "urn:cancel-running-job:problem:invalid-setting"
 # Stands for "no body to check": the body itself was the problem and is already reported.
-UNREADABLE = object()
+_UNREADABLE = object()
 
 
 async def start_from_request(
@@ -47,7 +48,7 @@ async def start_from_request(
     wait = wait_seconds(req.params.get("waitSeconds"), problems)
     body = json_body(req.get_body(), problems)
     request = None
-    if body is not UNREADABLE:
+    if body is not _UNREADABLE:
         try:
             request = check(body, settings)
         except InvalidInput as invalid:
@@ -77,14 +78,15 @@ def settings_or_problem() -> Settings | func.HttpResponse:
 
 
 def json_body(raw: bytes, problems: list[Problem]) -> Any:
+    """The request body as JSON, or a marker after adding why it cannot be read."""
     if len(raw) > MAX_BODY_BYTES:
         problems.append(Problem("body", f"must be at most {MAX_BODY_BYTES} bytes"))
-        return UNREADABLE
+        return _UNREADABLE
     try:
         return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError, RecursionError):
         problems.append(Problem("body", "must be a JSON object (UTF-8)"))
-        return UNREADABLE
+        return _UNREADABLE
 
 
 def _reject_constant(name: str) -> Any:
@@ -92,6 +94,7 @@ def _reject_constant(name: str) -> Any:
 
 
 def wait_seconds(raw: str | None, problems: list[Problem]) -> float:
+    """The ``waitSeconds`` query parameter (0 when absent or invalid, which is reported)."""
     if raw is None:
         return 0.0
     try:
@@ -107,6 +110,7 @@ def wait_seconds(raw: str | None, problems: list[Problem]) -> float:
 async def wait_for_finish(
     client: df.DurableOrchestrationClient, instance_id: str, seconds: float
 ) -> dict[str, Any] | None:
+    """The run's status document once it finished, or None after ``seconds``."""
     deadline = time.monotonic() + seconds
     while True:
         status = await client.get_status(instance_id)
@@ -119,6 +123,7 @@ async def wait_for_finish(
 
 
 def invalid_request(problems: list[Problem]) -> func.HttpResponse:
+    """The 400 problem document naming every invalid field."""
     count = len(problems)
     return problem(
         400,
@@ -142,9 +147,22 @@ def problem(
 def json_answer(
     status: int, body: Any, content_type: str = "application/json"
 ) -> func.HttpResponse:
+    """A JSON answer."""
     return func.HttpResponse(
         json.dumps(body), status_code=status, headers={"Content-Type": content_type}
     )
+
+
+async def status_answer(
+    client: df.DurableOrchestrationClient, instance_id: str, pattern: re.Pattern[str], what: str
+) -> func.HttpResponse:
+    """The status document of a run whose id has the app's own ``pattern`` (no other text
+    reaches the management API), or 404 naming ``what`` was looked for."""
+    if pattern.fullmatch(instance_id):
+        status = await client.get_status(instance_id)
+        if status:
+            return json_answer(200, status_document(status))
+    return not_found(f"no {what} with this instance id")
 
 
 def not_found(detail: str) -> func.HttpResponse:

@@ -10,9 +10,14 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from orchestrators.cancel_jobs import page_instance_id
-from triggers.answers import invalid_request, json_answer, not_found, start_from_request
+from triggers.answers import (
+    invalid_request,
+    json_answer,
+    not_found,
+    start_from_request,
+    status_answer,
+)
 from triggers.starting import BULK_ORCHESTRATION
-from triggers.status_document import status_document
 from workflow.bulk_inputs import bulk_instance_id, checked_bulk_input
 from workflow.inputs import Problem
 
@@ -41,11 +46,7 @@ async def get_cancel_jobs_status(
 ) -> func.HttpResponse:
     """The status document of one bulk run (progress holds counts only), or 404."""
     instance_id = req.route_params.get("instanceId", "")
-    if BULK_INSTANCE_ID.fullmatch(instance_id):
-        status = await client.get_status(instance_id)
-        if status:
-            return json_answer(200, status_document(status))
-    return not_found("no workspace-scale cancel with this instance id")
+    return await status_answer(client, instance_id, BULK_INSTANCE_ID, "workspace-scale cancel")
 
 
 @bp.route(

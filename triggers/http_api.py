@@ -7,9 +7,9 @@ import logging
 import azure.durable_functions as df
 import azure.functions as func
 
-from triggers.answers import json_answer, not_found, start_from_request
+from triggers.answers import start_from_request, status_answer
 from triggers.starting import ORCHESTRATION
-from triggers.status_document import INSTANCE_ID, status_document
+from triggers.status_document import INSTANCE_ID
 from workflow.inputs import checked_cancel_input, instance_id_for
 
 bp = df.Blueprint()
@@ -40,8 +40,4 @@ async def get_cancel_status(
 ) -> func.HttpResponse:
     """Answer the status document of one cancellation, or 404."""
     instance_id = req.route_params.get("instanceId", "")
-    if INSTANCE_ID.fullmatch(instance_id):
-        status = await client.get_status(instance_id)
-        if status:
-            return json_answer(200, status_document(status))
-    return not_found("no cancellation with this instance id")
+    return await status_answer(client, instance_id, INSTANCE_ID, "cancellation")
