@@ -1,8 +1,8 @@
 """``python -m bench``: the three performance parts, printed as tables with target checks.
 
-    python -m bench            # everything (about 10 minutes on 2 cores)
+    python -m bench            # everything (about 25 minutes on 2 cores)
     python -m bench --quick    # a short run: smaller sizes, tighter budgets
-    python -m bench --parts 1,2
+    python -m bench --parts 1,4
 
 Exit status 1 when a target FAILs (SKIPPED targets do not fail the run).
 """
@@ -14,13 +14,13 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import workflow.schedule
 from devtools.simulator import SimulatorServer
 
-from . import concurrency, replay_cost, service_calls
-from .environment import prepare_process, start_simulator
+from . import concurrency, replay_cost, service_calls, workspace_scale
+from .environment import https_simulator, prepare_process, start_simulator
 from .report import Checks, label_t, ratio, seconds, table
 from .schedules import LOOP_SCHEDULES
 
@@ -36,7 +36,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Command line."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, tighter budgets")
-    parser.add_argument("--parts", default="1,2,3", help="comma-separated: 1, 2, 3")
+    parser.add_argument("--parts", default="1,2,3,4", help="comma-separated: 1, 2, 3, 4")
     parser.add_argument(
         "--rtt",
         type=float,
@@ -59,13 +59,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}\n",
         flush=True,
     )
-    if parts & {"1", "2"}:
+    if "1" in parts:
+        with https_simulator(manual_clock=True) as simulator:
+            part_one(simulator, args.quick, args.rtt, checks)
+    if "2" in parts:
         simulator = start_simulator(manual_clock=True)
         try:
-            if "1" in parts:
-                part_one(simulator, args.quick, args.rtt, checks)
-            if "2" in parts:
-                part_two(simulator, args.quick, checks)
+            part_two(simulator, args.quick, checks)
         finally:
             simulator.stop()
     if "3" in parts:
@@ -74,6 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             part_three(simulator, args.quick, checks)
         finally:
             simulator.stop()
+    if "4" in parts:
+        part_four(args.quick, checks)
     print("## Targets\n")
     print(checks.render())
     print(f"\nbench finished in {time.perf_counter() - began:.0f} s", flush=True)
@@ -89,7 +91,9 @@ def part_one(simulator: SimulatorServer, quick: bool, rtt: float, checks: Checks
     app_key = service_calls.CURRENT.key
     by = {(r.cancel_seconds, r.schedule): r for r in results}
     labels = {loop.key: loop.label for loop in LOOP_SCHEDULES}
+    labels[service_calls.SDK_KEY] = service_calls.SDK_LABEL
     labels[app_key] = f"{app_key} (the app, default)"
+    others = (*(loop.key for loop in LOOP_SCHEDULES), service_calls.SDK_KEY)
 
     print("## 1. Service calls and confirmation delay\n")
     print(
@@ -99,7 +103,7 @@ def part_one(simulator: SimulatorServer, quick: bool, rtt: float, checks: Checks
     rows = []
     for t in cancel_times:
         app = by[(t, app_key)]
-        for key in (app_key, *(loop.key for loop in LOOP_SCHEDULES)):
+        for key in (app_key, *others):
             r = by[(t, key)]
             rows.append(
                 [
@@ -333,6 +337,159 @@ def part_three(simulator: SimulatorServer, quick: bool, checks: Checks) -> None:
         )
     else:
         checks.skip("host memory grows no worse than linearly", "needs both 100 and 1,000")
+
+
+# -- part 4 ---------------------------------------------------------------------------------
+def part_four(quick: bool, checks: Checks) -> None:
+    """The workspace-scale cancel: N jobs through a host, and 100 jobs three ways."""
+    count = workspace_scale.QUICK_SCALE_JOBS if quick else workspace_scale.SCALE_JOBS
+    side = workspace_scale.QUICK_SIDE_BY_SIDE_JOBS if quick else workspace_scale.SIDE_BY_SIDE_JOBS
+    started = time.perf_counter()
+    print("## 4. Workspace-scale cancel\n")
+    print(
+        f"Every job reaches Cancelled {workspace_scale.CANCEL_SECONDS:g} s after its cancel.\n",
+        flush=True,
+    )
+    with https_simulator(manual_clock=True) as simulator:
+        rows = workspace_scale.side_by_side(simulator, side)
+    print(f"Side by side, {side} jobs, virtual time (no round trip modelled):\n")
+    app = rows[0]
+    print(
+        table(
+            [
+                "way",
+                "requests",
+                "by operation",
+                "service time",
+                "known after last Cancelled",
+                "req vs app",
+                "confirmed / in simulator",
+            ],
+            [
+                [
+                    r.way,
+                    f"{r.requests:,}",
+                    ", ".join(f"{k} {v}" for k, v in sorted(r.by_operation.items())),
+                    seconds(r.service_seconds),
+                    seconds(r.known_after_seconds),
+                    ratio(r.requests, app.requests),
+                    f"{r.confirmed} / {r.cancelled_in_simulator}",
+                ]
+                for r in rows
+            ],
+            left=(0, 2),
+        )
+    )
+    print("\nScale: one POST to a devtools.host subprocess, real time\n", flush=True)
+    runs = [(count, False)] + ([] if quick else [(workspace_scale.QUICK_SCALE_JOBS, True)])
+    simulator = start_simulator(manual_clock=False)
+    try:
+        scale_rows = [
+            workspace_scale.run_scale(simulator, size, queue_polling=polling)
+            for size, polling in runs
+        ]
+    finally:
+        simulator.stop()
+    row = scale_rows[0]
+    bound = workspace_scale.history_bound(row.rate)
+    limit = workspace_scale.RUN_TIME_FACTOR * (row.requests / row.rate + 60) if row.rate else 0
+    print(
+        table(
+            ["figure", *(_scale_label(r) for r in scale_rows), "target (first column)"],
+            _scale_figures(
+                scale_rows,
+                [
+                    f"{count:,}",
+                    "",
+                    f"{count:,}",
+                    f"<= {workspace_scale.MAX_REQUESTS_PER_JOB * count:,.0f}",
+                    f"<= {row.rate}",
+                    f"<= {limit:.0f} s",
+                    f"<= {workspace_scale.MAX_PEAK_RSS_MIB} MiB",
+                    f"<= {bound}",
+                    "",
+                ],
+            ),
+            left=tuple(range(len(scale_rows) + 2)),
+        )
+    )
+    for r in scale_rows:
+        if r.error:
+            print(f"\n{_scale_label(r)}: {r.error}")
+    print(f"\n(part 4 took {time.perf_counter() - started:.0f} s)\n", flush=True)
+
+    sdk = rows[-1]
+    checks.check(
+        f"side by side: every way confirmed all {side} jobs",
+        all(r.confirmed == r.cancelled_in_simulator == side for r in rows),
+        " / ".join(f"{r.confirmed}" for r in rows),
+    )
+    checks.check(
+        "side by side: cancel_jobs needs fewer requests than the SDK loop",
+        app.requests < sdk.requests,
+        f"{app.requests} vs {sdk.requests}",
+    )
+    checks.check(
+        f"{count:,} jobs: every one confirmed cancelled",
+        row.cancelled_in_simulator == count
+        and row.outputs.get("outcomes", {}).get("cancelled") == count
+        and row.result_outcomes == {"cancelled": count},
+        f"{row.cancelled_in_simulator:,} in the simulator, {row.result_outcomes} served",
+    )
+    checks.check(
+        f"{count:,} jobs: requests <= {workspace_scale.MAX_REQUESTS_PER_JOB} x N",
+        0 < row.requests <= workspace_scale.MAX_REQUESTS_PER_JOB * count,
+        f"{row.requests:,} ({row.requests / count:.3f} per job)",
+    )
+    checks.check(
+        f"{count:,} jobs: rate cap held in every 1-second window",
+        0 < row.busiest_second <= row.rate,
+        f"busiest {row.busiest_second} vs cap {row.rate}",
+    )
+    checks.check(
+        f"{count:,} jobs: run time <= 1.25 x (requests / rate + 60 s)",
+        0 < row.run_seconds <= limit,
+        f"{row.run_seconds:.0f} s vs {limit:.0f} s",
+    )
+    checks.check(
+        f"{count:,} jobs: host peak RSS <= {workspace_scale.MAX_PEAK_RSS_MIB} MiB",
+        0 < row.peak_rss_kib <= workspace_scale.MAX_PEAK_RSS_MIB * 1024,
+        f"{row.peak_rss_kib / 1024:.1f} MiB",
+    )
+    checks.check(
+        f"{count:,} jobs: longest history bounded by the design's constant",
+        0 < row.peak_history <= bound,
+        f"{row.peak_history} events vs {bound}",
+    )
+
+
+def _scale_label(row: workspace_scale.ScaleRow) -> str:
+    delivery = "Azure Storage queue polling" if row.queue_polling else "push delivery"
+    return f"{row.jobs:,} jobs, {delivery}"
+
+
+def _scale_figures(rows: list[workspace_scale.ScaleRow], targets: list[str]) -> list[list[str]]:
+    figures: list[tuple[str, Callable[[workspace_scale.ScaleRow], str]]] = [
+        ("jobs Cancelled (simulator)", lambda r: f"{r.cancelled_in_simulator:,}"),
+        ("outcomes (run output)", lambda r: str(r.outputs.get("outcomes", {}))),
+        ("results served (GET …/jobs)", lambda r: f"{r.results_served:,} {r.result_outcomes}"),
+        ("data-plane requests", lambda r: f"{r.requests:,} {r.by_operation}"),
+        ("busiest 1-second window", lambda r: str(r.busiest_second)),
+        ("run time", lambda r: seconds(r.run_seconds)),
+        ("host peak RSS", lambda r: f"{r.peak_rss_kib / 1024:.1f} MiB"),
+        (
+            "longest history of one execution",
+            lambda r: f"{r.peak_history} events ({r.executions} executions)",
+        ),
+        (
+            "orchestrator episodes / replay CPU",
+            lambda r: f"{r.episodes:,} / {r.replay_cpu_seconds:.1f} s",
+        ),
+    ]
+    return [
+        [name, *(show(r) for r in rows), target]
+        for (name, show), target in zip(figures, targets, strict=True)
+    ]
 
 
 if __name__ == "__main__":

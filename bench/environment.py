@@ -5,10 +5,13 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import workflow.schedule
+from devtools import official_sdk
 from devtools.durable import DurableEngine
 from devtools.simulator import Options, SimulatorServer
 from devtools.virtual_run import Harness, Run
@@ -34,6 +37,21 @@ def prepare_process() -> None:
 def start_simulator(*, manual_clock: bool) -> SimulatorServer:
     """An in-process simulator on a free 127.0.0.1 port (stop it with ``.stop()``)."""
     return SimulatorServer(0, options=Options(), manual_clock=manual_clock).start()
+
+
+@contextmanager
+def https_simulator(*, manual_clock: bool) -> Iterator[SimulatorServer]:
+    """A simulator serving https with a certificate trusted while the block runs, so that the
+    official SDK (which sends a token over https only) can talk to it as the app does."""
+    with tempfile.TemporaryDirectory(prefix="bench-tls-") as work:
+        simulator, cert = official_sdk.tls_simulator(
+            Path(work), Options(), manual_clock=manual_clock
+        )
+        try:
+            with official_sdk.trusting(cert):
+                yield simulator
+        finally:
+            simulator.stop()
 
 
 @contextmanager

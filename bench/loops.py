@@ -1,6 +1,8 @@
-"""Naive confirm loops (getJob, cancelJob, poll) with the app's client, in virtual time.
+"""Naive confirm loops (getJob, cancelJob, poll) in virtual time: with the app's client, and
+the official SDK's own.
 
-They use ``dataplane.client.QuantumJobsClient`` over real HTTP to the simulator; waiting is
+The naive loops use ``dataplane.client.QuantumJobsClient`` over real HTTP to the simulator;
+the SDK's is the real ``azure-quantum`` over https. Waiting is
 ``simulator.clock.advance`` (the simulator's manual clock), never a sleep, and every request
 also advances the clock by the modelled round-trip time, so a zero-delay loop costs what it
 would cost against Azure rather than what loopback costs.
@@ -15,6 +17,7 @@ from dataplane.client import QuantumJobsClient
 from dataplane.endpoint import checked_endpoint
 from dataplane.resources import JobRef
 from dataplane.versions import DEFAULT_API_VERSION
+from devtools import official_sdk
 from devtools.simulator import (
     DEFAULT_RESOURCE_GROUP,
     DEFAULT_SUBSCRIPTION_ID,
@@ -80,3 +83,30 @@ def run_loop(
         if schedule.done(status):
             return LoopRun(status, polls, capped=False)
     raise AssertionError("a schedule's waits never end")
+
+
+def run_sdk(
+    simulator: SimulatorServer, job_id: str, *, rtt_seconds: float, timeout_seconds: float
+) -> LoopRun:
+    """The real ``azure-quantum`` SDK as a user script would use it: ``get_job``, then
+    ``cancel_job`` and ``wait_until_completed`` when the job is not final.
+
+    The simulator must serve https (devtools.official_sdk); the SDK's sleeps advance its manual
+    clock, and each of its requests is charged ``rtt_seconds`` as in the other loops.
+    """
+    workspace = official_sdk.workspace(simulator, BENCH_TOKEN)
+    clock = simulator.clock
+    job = workspace.get_job(job_id)
+    clock.advance(rtt_seconds)
+    if is_final(job.details.status):
+        return LoopRun(job.details.status, 0, capped=False)
+    workspace.cancel_job(job)
+    clock.advance(rtt_seconds)
+    before = len(simulator.requests())
+    clock.advance(rtt_seconds)  # the refresh that wait_until_completed starts with
+    with official_sdk.virtual_waits(simulator, rtt_seconds):
+        try:
+            job.wait_until_completed(timeout_secs=timeout_seconds, print_progress=False)
+        except TimeoutError:
+            return LoopRun(job.details.status, len(simulator.requests()) - before, capped=True)
+    return LoopRun(job.details.status, len(simulator.requests()) - before, capped=False)

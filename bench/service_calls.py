@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import workflow.schedule
 from appsettings import DEFAULT_MAX_POLL_INTERVAL_SECONDS, DEFAULT_POLL_INTERVAL_SECONDS
 from devtools.simulator import SimulatorServer
 
 from .environment import run_app, schedule_setting
-from .loops import run_loop
+from .loops import run_loop, run_sdk
 from .schedules import LOOP_SCHEDULES, LoopSchedule
 
 #: Cancellation times of the issue: 0, 10 s, 60 s, 10 min, 1 h.
@@ -32,6 +32,9 @@ MAX_LOOP_REQUESTS = 100_000
 TARGET_T = 600.0
 #: The floor: getJob, cancelJob and one confirming Jobs_Get.
 FLOOR_REQUESTS = 3
+#: The real azure-quantum SDK's row (get_job, cancel_job, wait_until_completed).
+SDK_KEY = "sdk"
+SDK_LABEL = "azure-quantum SDK (real)"
 
 
 @dataclass(frozen=True)
@@ -146,16 +149,16 @@ def run_loop_schedule(
         max_requests=MAX_LOOP_REQUESTS,
     )
     result = measure(simulator, job_id, seconds, schedule.key, loop.final_status)
-    if loop.capped:
-        return Measured(
-            result.cancel_seconds,
-            result.schedule,
-            result.requests,
-            result.delay_seconds,
-            result.final_status,
-            note="capped",
-        )
-    return result
+    return replace(result, note="capped") if loop.capped else result
+
+
+def run_sdk_schedule(simulator: SimulatorServer, seconds: float, rtt_seconds: float) -> Measured:
+    """The official SDK for a cancellation taking ``seconds`` (the simulator serves https)."""
+    simulator.clear_requests()
+    job_id = seed(simulator, seconds)
+    run = run_sdk(simulator, job_id, rtt_seconds=rtt_seconds, timeout_seconds=TIMEOUT_SECONDS)
+    result = measure(simulator, job_id, seconds, SDK_KEY, run.final_status)
+    return replace(result, note="capped") if run.capped else result
 
 
 def compare(
@@ -170,6 +173,7 @@ def compare(
         results.append(run_app_schedule(simulator, CURRENT, seconds, rtt_seconds))
         for loop in LOOP_SCHEDULES:
             results.append(run_loop_schedule(simulator, loop, seconds, rtt_seconds))
+        results.append(run_sdk_schedule(simulator, seconds, rtt_seconds))
         for candidate in candidates:
             if candidate != CURRENT:
                 results.append(run_app_schedule(simulator, candidate, seconds, rtt_seconds))

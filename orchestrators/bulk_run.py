@@ -167,11 +167,12 @@ def next_wake(state: RunState, request: CancelJobsInput, now: datetime) -> datet
 
 
 def _wants_page(state: RunState, request: CancelJobsInput) -> bool:
-    # List the next page while the cancel queues would not fill the next tick.
+    # List the next page a tick ahead: while the queues would not fill the tick after this one
+    # (a listed page's cancels can go out only in the tick after its listing).
     if state["list"]["done"] or len(state["open"]) >= MAX_OPEN_PAGES:
         return False
     queued = sum(len(page["toCancel"]) for page in state["open"])
-    return queued < batch_size(request)
+    return queued < 2 * batch_size(request)
 
 
 def batch_size(request: CancelJobsInput) -> int:
@@ -196,8 +197,12 @@ def plan_tick(
             planned.append(_read_request(call, page, read))
             if read["kind"] == "list":
                 break  # the next listing read may follow this one's link
+    # A slot for the next page's listing, kept before the cancels take the rest of the tick.
+    listing_slot = int(
+        len(planned) < budget and _wants_page(state, request) and _by_listing(request)
+    )
     for page in state["open"]:
-        for job_id in bulk_pages.take_cancels(page, budget - len(planned)):
+        for job_id in bulk_pages.take_cancels(page, budget - len(planned) - listing_slot):
             attempt = page["attempts"].get(job_id, 0) + 1
             planned.append(
                 Planned(
@@ -208,7 +213,7 @@ def plan_tick(
                     job_id,
                 )
             )
-    if len(planned) < budget and _wants_page(state, request) and _listed_selector(request):
+    if listing_slot:
         listing = state["list"]
         query = listing_query(request, with_status=False)
         payload = (
@@ -220,7 +225,7 @@ def plan_tick(
     return planned
 
 
-def _listed_selector(request: CancelJobsInput) -> bool:
+def _by_listing(request: CancelJobsInput) -> bool:
     return request["selector"]["kind"] != "jobIds"
 
 

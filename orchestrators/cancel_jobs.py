@@ -43,7 +43,7 @@ bp = df.Blueprint()
 log = logging.getLogger(__name__)
 
 #: Ticks of one execution before it continues as new (about 45 history events a tick).
-TICKS_PER_GENERATION = 25
+TICKS_PER_GENERATION = 4
 Steps = Generator[Any, Any, Any]
 
 

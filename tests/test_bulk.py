@@ -246,3 +246,81 @@ def test_a_small_rate_cap_runs_fewer_pages_at_once_and_still_holds(bulk: Harness
     )
     assert run.outputs["outcomes"]["cancelled"] == 250
     assert busiest_second(run) <= 2
+
+
+def test_pages_overlap_so_the_run_takes_about_requests_over_rate_plus_one_cancellation(
+    bulk: Harness,
+) -> None:
+    # 600 jobs that each take a minute to cancel, at 20 requests a second: cancelling page by
+    # page and waiting for each would take six minutes of service time; overlapping pages
+    # take the time of the requests plus one cancellation (the bound, at small N).
+    sim = bulk.simulator
+    seed(sim, 600)
+    began = sim.clock.now()
+    run = run_bulk(
+        bulk,
+        {
+            "filter": {"target": [TARGET]},
+            "maxJobs": 600,
+            "options": {**FAST, "maxRequestsPerSecond": 20},
+        },
+    )
+    took = sim.clock.now() - began
+    requests = len(run.calls())
+    assert run.outputs["outcomes"]["cancelled"] == 600
+    assert requests <= 1.2 * 600
+    assert took <= 1.25 * (requests / 20 + 60), (took, requests)
+    # From the first cancel to the last, every tick is full: none waits for a listing.
+    sent = [e["clock"] for e in run.calls("Jobs_Cancel")]
+    ticks = Counter(int(e["clock"]) for e in run.calls() if sent[0] <= e["clock"] <= sent[-1])
+    assert sorted(ticks.values())[1:] == [20] * (len(ticks) - 1), sorted(ticks.values())
+
+
+def test_a_service_that_pages_below_top_is_followed_by_its_next_links(bulk: Harness) -> None:
+    sim = bulk.simulator
+    sim.set_options(pageSize=30)
+    running = seed(sim, 130)
+    run = run_bulk(bulk, {"filter": {"target": [TARGET]}})
+    assert run.outputs["matched"] == 130
+    assert run.outputs["outcomes"]["cancelled"] == 130
+    assert cancels(run) == Counter({job: 1 for job in running})
+    # The count followed nextLink one page at a time (the probe came back short).
+    lists = run.calls("Jobs_List")
+    assert any("skiptoken" in e["query"].lower() or "skip=30" in e["query"] for e in lists)
+
+
+def test_a_job_deleted_while_it_is_confirmed_fails_alone(bulk: Harness) -> None:
+    sim = bulk.simulator
+    jobs = seed(sim, 3)
+    gone = jobs[0]
+    sim.add_fault({"operation": "Jobs_Get", "jobId": gone, "httpStatus": 404})
+    run = run_bulk(bulk, {"jobIds": jobs})
+    by_job = {j["jobId"]: j for j in run.outputs["jobs"]}
+    assert by_job[gone]["outcome"] == "failed" and "HTTP 404" in by_job[gone]["error"]
+    assert [by_job[j]["outcome"] for j in jobs[1:]] == ["cancelled", "cancelled"]
+    assert len(run.calls("Jobs_Get")) < 20  # read once when it failed, not until the deadline
+
+
+def test_a_count_the_service_refuses_fails_the_run_and_cancels_nothing(bulk: Harness) -> None:
+    sim = bulk.simulator
+    seed(sim, 5)
+    sim.add_fault({"operation": "Jobs_List", "count": 1, "httpStatus": 503})
+    sim.add_fault({"operation": "Jobs_List", "count": 1, "httpStatus": 403})
+    request = checked_bulk_input(
+        {
+            "subscriptionId": "11111111-2222-3333-4444-555555555555",
+            "resourceGroupName": "rg-quantum",
+            "workspaceName": "ws-quantum",
+            "endpoint": sim.url,
+            "authToken": bulk.token,
+            "filter": {"target": [TARGET]},
+        },
+        load_settings(),
+    )
+    run = bulk.run_orchestration("cancel_jobs", bulk_instance_id(request), request)
+    status = run.status
+    assert status.runtime_status.value == "Failed"
+    assert "Jobs_List failed with HTTP 403" in str(status.output)
+    assert [c["status"] for c in run.calls()] == [503, 403]  # the 503 retried once, then 403
+    assert run.calls("Jobs_Cancel") == []
+    assert bulk.token not in str(status.output)

@@ -155,6 +155,12 @@ def test_every_bad_field_is_named(bulk_host: HostProcess, sim: SimulatorServer) 
     )
     reasons = {p["name"]: p["reason"] for p in one.json()["invalid-params"]}
     assert "filter.status" in reasons and "filter.colour" in reasons
+    results = f"{bulk_host.url}/api/cancel-jobs/cancel-jobs-{'0' * 32}/jobs"
+    paged = requests.get(
+        results, params={"top": "0", "from": "3.50", "skip": "10"}, timeout=TIMEOUT
+    )
+    assert paged.status_code == 400
+    assert {p["name"] for p in paged.json()["invalid-params"]} == {"top", "from"}
     assert sim.requests() == []
 
 

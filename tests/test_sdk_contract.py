@@ -1,92 +1,37 @@
 """The simulator held to the official client: the ``azure-quantum`` SDK (3.x) against it.
 
-``Workspace`` is given the simulator as its data-plane endpoint through the SDK's internal
-``_quantum_endpoint`` keyword (``Workspace._QUANTUM_ENDPOINT_PARAM``, what its connection
-strings use), with every other connection parameter set, so it never looks anything up in
-Azure (no ARM, no Resource Graph). The SDK sends a bearer
-token only over https (azure-core's BearerTokenCredentialPolicy refuses plain http), so the
-simulator serves TLS here with a certificate this module makes for 127.0.0.1, trusted through
-``REQUESTS_CA_BUNDLE`` for these tests only. Nothing of the SDK is patched: what it sends is what
-it would send to Azure, and the simulator must answer it so that the SDK's own models read it.
+How the SDK is pointed at the simulator lives in ``devtools.official_sdk`` (shared with the
+benchmark): the SDK's internal ``_quantum_endpoint`` keyword (what its connection strings use)
+with every other connection parameter set, so it never looks anything up in Azure; and https
+with a certificate made for 127.0.0.1, because azure-core's bearer-token policy refuses plain
+http; the certificate is trusted through ``REQUESTS_CA_BUNDLE`` for these tests only. Nothing of
+the SDK is patched here: what it sends is what it would send to Azure, and the simulator must
+answer it so that the SDK's own models read it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
-import ssl
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from azure.core.credentials import AccessToken
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
-from devtools.simulator import (
-    DEFAULT_RESOURCE_GROUP,
-    DEFAULT_SUBSCRIPTION_ID,
-    DEFAULT_WORKSPACE,
-    Options,
-    SimulatorServer,
-)
+from devtools import official_sdk
+from devtools.simulator import Options, SimulatorServer
 
-azure_quantum = pytest.importorskip("azure.quantum")
+pytest.importorskip("azure.quantum")
 TOKEN = "sdk-contract-token"
-
-
-class Credential:
-    """A TokenCredential that hands out the token the simulator expects."""
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return AccessToken(TOKEN, int(time.time()) + 3600)
-
-
-def _certificate(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.timezone.utc)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=1))
-        .not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "simulator.pem", directory / "simulator.key"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
 
 
 @pytest.fixture(scope="module")
 def tls_simulator(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[SimulatorServer, Path]]:
-    cert, key = _certificate(tmp_path_factory.mktemp("tls"))
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-    server = SimulatorServer(
-        0, options=Options(token=TOKEN, page_size=100), manual_clock=True, tls=context
-    ).start()
+    server, cert = official_sdk.tls_simulator(
+        tmp_path_factory.mktemp("tls"), Options(token=TOKEN, page_size=100), manual_clock=True
+    )
     try:
         yield server, cert
     finally:
@@ -94,21 +39,11 @@ def tls_simulator(
 
 
 @pytest.fixture
-def sdk(
-    tls_simulator: tuple[SimulatorServer, Path], monkeypatch: pytest.MonkeyPatch
-) -> tuple[Any, SimulatorServer]:
+def sdk(tls_simulator: tuple[SimulatorServer, Path]) -> Iterator[tuple[Any, SimulatorServer]]:
     server, cert = tls_simulator
     server.reset()
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
-    workspace = azure_quantum.Workspace(
-        subscription_id=DEFAULT_SUBSCRIPTION_ID,
-        resource_group=DEFAULT_RESOURCE_GROUP,
-        name=DEFAULT_WORKSPACE,
-        location="westus",
-        _quantum_endpoint=server.url,
-        credential=Credential(),
-    )
-    return workspace, server
+    with official_sdk.trusting(cert):
+        yield official_sdk.workspace(server, TOKEN), server
 
 
 def test_get_job_reads_the_simulators_job_details(sdk: tuple[Any, SimulatorServer]) -> None:

@@ -56,41 +56,58 @@ async def get_cancel_jobs_status(
 async def get_cancel_jobs_results(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
-    """Per-job results, ``skip``/``top`` (≤ 100) at a time, from the finished pages."""
+    """Per-job results, ``skip``/``top`` (≤ 100) at a time, from the finished pages.
+
+    ``nextLink`` also carries ``from=P.Q`` (page P begins at result Q), so that following the
+    links reads each page once instead of every page before the window again.
+    """
     instance_id = req.route_params.get("instanceId", "")
     problems: list[Problem] = []
     skip = _whole(req.params.get("skip"), "skip", 0, 10**7, 0, problems)
     top = _whole(req.params.get("top"), "top", 1, MAX_RESULTS_PAGE, MAX_RESULTS_PAGE, problems)
+    page, seen = _cursor(req.params.get("from"), skip, problems)
     if problems:
         return invalid_request(problems)
     run = await client.get_status(instance_id) if BULK_INSTANCE_ID.fullmatch(instance_id) else None
     if not run:
         return not_found("no workspace-scale cancel with this instance id")
     value: list[dict[str, Any]] = []
-    seen = 0
     more = False
-    page = 0
     # The results are the finished pages' outputs, in page order (a page holds at most
     # PAGE_SIZE of them); reading stops as soon as the window is full.
-    while True:
+    while not more:
         status = await client.get_status(page_instance_id(instance_id, page))
         if not status or not isinstance(status.output, dict):
             break
         results = status.output.get("results", [])
-        for result in results:
-            if seen >= skip and len(value) < top:
+        if len(value) >= top and results:
+            more = True
+            break
+        for result in results[max(0, skip - seen) :]:
+            if len(value) < top:
                 value.append(result)
-            elif len(value) >= top:
+            else:
                 more = True
                 break
-            seen += 1
-        if more:
-            break
-        page += 1
+        if not more:
+            seen += len(results)
+            page += 1
     body: dict[str, Any] = {"value": value}
     if more:
-        body["nextLink"] = f"{req.url.split('?', 1)[0]}?skip={skip + len(value)}&top={top}"
+        base = req.url.split("?", 1)[0]
+        body["nextLink"] = f"{base}?skip={skip + len(value)}&top={top}&from={page}.{seen}"
     return json_answer(200, body)
+
+
+def _cursor(raw: str | None, skip: int, problems: list[Problem]) -> tuple[int, int]:
+    """``from=P.Q`` of a nextLink: start at page P, whose first result is number Q."""
+    if raw is None:
+        return 0, 0
+    found = re.fullmatch(r"(\d{1,6})\.(\d{1,8})", raw)
+    if found is None or int(found.group(2)) > skip:
+        problems.append(Problem("from", "must be the page.offset a nextLink gave, at most skip"))
+        return 0, 0
+    return int(found.group(1)), int(found.group(2))
 
 
 def _whole(

@@ -346,9 +346,19 @@ class DurableEngine:
         for instance_id, timer in self._due_timers(now):
             self._fire_timer(instance_id, timer)
             progressed = True
-        for instance_id, item, outcome in self._take_done():
-            self._commit_activity(instance_id, item, outcome)
-            progressed = True
+        done = self._take_done()
+        touched = {
+            instance_id: self._commit_activity(instance_id, item, outcome, save=False)
+            for instance_id, item, outcome in done
+        }
+        # Results that finished together are made durable together, one write per instance
+        # (a history is written whole, so a write per result would cost the stand-in what a
+        # backend's message batch does not).
+        with self._lock:
+            for state in touched.values():
+                if state is not None:
+                    self._save(state)
+        progressed = progressed or bool(done)
         for instance_id in self._runnable_ids():
             self._episode_guarded(instance_id, reraise=batch_activities)
             progressed = True
@@ -613,14 +623,21 @@ class DurableEngine:
             self._cond.notify_all()
 
     def _commit_activity(
-        self, instance_id: str, item: ActivityWorkItem, outcome: ActivityOutcome
-    ) -> None:
+        self,
+        instance_id: str,
+        item: ActivityWorkItem,
+        outcome: ActivityOutcome,
+        *,
+        save: bool = True,
+    ) -> InstanceState | None:
+        """Turn an activity's outcome into an inbox event; returns the state to save when
+        ``save`` is false (the caller then writes it)."""
         self._checkpoint("activity_executed", instance_id)
         with self._lock:
             self._in_flight.pop((instance_id, item.execution_id, item.task_id), None)
             state = self._instances.get(instance_id)
             if state is None:
-                return  # purged meanwhile
+                return None  # purged meanwhile
             if item in state.activities:
                 state.activities.remove(item)
             now = self._clock.now()
@@ -632,8 +649,10 @@ class DurableEngine:
                 state.inbox.append(event)
             else:
                 self.stats.stale_messages_dropped += 1
-            self._save(state)
+            if save:
+                self._save(state)
         self._checkpoint("activity_committed", instance_id)
+        return state
 
     # -- internals: timers ----------------------------------------------------------------
     def _due_timers(self, now: datetime) -> list[tuple[str, TimerWorkItem]]:

@@ -42,3 +42,11 @@ class EngineStats:
         self.events_replayed_max = max(self.events_replayed_max, replayed)
         self.events_replayed_recent.append(replayed)
         self.replay_cpu_seconds += cpu_seconds
+
+    def to_json(self) -> dict[str, float | int]:
+        """The totals as JSON (the per-episode window left out)."""
+        return {
+            name: value
+            for name, value in vars(self).items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)
+        }

@@ -11,6 +11,9 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 
+#: Formatted moments kept by ``iso`` (the cache is emptied when it holds this many).
+_ISO_CACHE_SIZE = 100_000
+
 
 class SimulatorClock:
     """A monotonic clock that can be frozen (manual mode) and advanced by hand."""
@@ -23,6 +26,7 @@ class SimulatorClock:
         self._offset = 0.0
         self._manual = manual
         self._frozen_at = 0.0
+        self._iso_cache: dict[float, str] = {}
 
     @property
     def manual(self) -> bool:
@@ -69,7 +73,14 @@ class SimulatorClock:
 
     def iso(self, at: float) -> str:
         """``at`` as an ISO 8601 UTC timestamp with a ``Z`` suffix."""
-        return self.wall(at).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        # A listing renders every job's fixed moments (creation, cancellation) again and
+        # again: formatting them dominated the simulator's time with thousands of jobs.
+        text = self._iso_cache.get(at)
+        if text is None:
+            if len(self._iso_cache) >= _ISO_CACHE_SIZE:
+                self._iso_cache.clear()
+            text = self._iso_cache[at] = self.wall(at).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return text
 
     def describe(self) -> dict[str, object]:
         """A JSON-ready view for the control API."""
