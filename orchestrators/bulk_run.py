@@ -246,10 +246,34 @@ def _count_requests(
     ]
 
 
+def dry_run_named(state: RunState, request: CancelJobsInput) -> Applied:
+    """A dry run of named jobs sends nothing: every page is reported as named."""
+    applied = Applied(closed=[])
+    ids = request["selector"].get("jobIds") or []
+    for number, start in enumerate(range(0, len(ids), PAGE_SIZE)):
+        chunk = ids[start : start + PAGE_SIZE]
+        described = [
+            {
+                "jobId": job_id,
+                "name": None,
+                "status": None,
+                "target": None,
+                "providerId": None,
+                "creationTime": None,
+            }
+            for job_id in chunk
+        ]
+        state["selected"] += len(chunk)
+        _close(state, number, described, applied)
+    state["list"]["page"] = len(applied.closed or [])
+    state["list"]["done"] = True
+    return applied
+
+
 def _open_named_pages(state: RunState, request: CancelJobsInput, now: datetime) -> None:
     # Named jobs need no listing: their pages open as the cancel queues run low.
     ids = request["selector"].get("jobIds")
-    if ids is None:
+    if ids is None or request["dryRun"]:
         return
     listing = state["list"]
     while _wants_page(state, request):

@@ -29,6 +29,7 @@ from orchestrators.bulk_run import (
     RunState,
     apply_tick,
     batch_size,
+    dry_run_named,
     fresh_state,
     next_wake,
     plan_tick,
@@ -65,6 +66,8 @@ def cancel_jobs(context: df.DurableOrchestrationContext) -> Steps:
         if _closes_session(request) and not state["sessionClosed"]:
             _progress(context, state, "listing")
             yield from _close_session(context, request, call, pacer, state)
+        if request["dryRun"] and "jobIds" in request["selector"] and not state["list"]["done"]:
+            yield from _record_pages(context, dry_run_named(state, request))
         for _ in range(TICKS_PER_GENERATION):
             count = state["count"]
             if count["done"] and count["matched"] > request["maxJobs"]:

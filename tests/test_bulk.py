@@ -324,3 +324,14 @@ def test_a_count_the_service_refuses_fails_the_run_and_cancels_nothing(bulk: Har
     assert [c["status"] for c in run.calls()] == [503, 403]  # the 503 retried once, then 403
     assert run.calls("Jobs_Cancel") == []
     assert bulk.token not in str(status.output)
+
+
+def test_a_dry_run_of_named_jobs_sends_nothing(bulk: Harness) -> None:
+    jobs = seed(bulk.simulator, 130)
+    run = run_bulk(bulk, {"jobIds": jobs, "dryRun": True})
+    assert run.calls() == []
+    outputs = run.outputs
+    assert outputs["matched"] == 130 and outputs["dryRun"] is True
+    assert [j["jobId"] for j in outputs["jobs"]] == jobs
+    assert all("outcome" not in j for j in outputs["jobs"])
+    assert all(bulk.simulator.job_state(j)["status"] == "Executing" for j in jobs)
