@@ -138,12 +138,16 @@ class ScaleRow:
     error: str = ""
 
 
-def run_scale(simulator: SimulatorServer, jobs_count: int, *, queue_polling: bool) -> ScaleRow:
+def run_scale(
+    simulator: SimulatorServer, jobs_count: int, *, queue_polling: bool, budget_factor: float = 1.0
+) -> ScaleRow:
     """Cancel ``jobs_count`` jobs with one request to a host; always stops the host.
 
     ``queue_polling`` models the Azure Storage backend's idle back-off (devtools.durable.limits):
     each of the run's one-second timers is then picked up up to about half a second late.
-    Without it, delivery is immediate, as with the push-based Durable Task Scheduler.
+    Without it, delivery is immediate, as with the push-based Durable Task Scheduler. The run
+    is waited for ``budget_factor`` times the target run time (for the most requests allowed),
+    plus two minutes.
     """
     row = ScaleRow(jobs_count, queue_polling=queue_polling)
     simulator.set_options(pageSize=100)
@@ -172,7 +176,8 @@ def run_scale(simulator: SimulatorServer, jobs_count: int, *, queue_polling: boo
                 row.error = f"POST answered {answer.status_code}: {answer.text[:300]}"
                 return row
             status_url = f"{host.url}/api/cancel-jobs/{answer.json()['id']}"
-            budget = RUN_TIME_FACTOR * (MAX_REQUESTS_PER_JOB * jobs_count / row.rate + 60) + 120
+            limit = RUN_TIME_FACTOR * (MAX_REQUESTS_PER_JOB * jobs_count / row.rate + 60)
+            budget = budget_factor * limit + 120
             document = wait_for(
                 lambda: _finished(status_url),
                 timeout=budget,

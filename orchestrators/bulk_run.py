@@ -36,6 +36,9 @@ class CountState(TypedDict):
     matched: int
     mode: str  # "probe", "windows" or "follow"
     window: int
+    #: Windows asked for side by side in the next tick: 1, 2, 4, … up to a tick's budget, so
+    #: a small selection costs a request or two and a large one few ticks.
+    fan: int
     follow: str | None
     done: bool
 
@@ -97,7 +100,12 @@ def fresh_state(request: CancelJobsInput, now: datetime) -> RunState:
         startedAt=iso(now),
         sessionClosed=False,
         count=CountState(
-            matched=len(ids or []), mode="probe", window=0, follow=None, done=ids is not None
+            matched=len(ids or []),
+            mode="probe",
+            window=0,
+            fan=1,
+            follow=None,
+            done=ids is not None,
         ),
         list=ListState(page=0, jobs=[], follow=None, done=False),
         open=[],
@@ -239,7 +247,8 @@ def _count_requests(
     elif count["mode"] == "probe":
         payloads = [_window(query, 0)]
     else:
-        payloads = [_window(query, count["window"] + i) for i in range(budget)]
+        payloads = [_window(query, count["window"] + i) for i in range(min(count["fan"], budget))]
+        count["fan"] = min(2 * count["fan"], budget)
     return [
         Planned("list_jobs_page", {**call, **payload, "countOnly": True}, "count")
         for payload in payloads
