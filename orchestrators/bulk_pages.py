@@ -142,10 +142,9 @@ def cancel_answered(
         page["pending"][job_id] = False
     else:
         error: ErrorInfo = answer["error"]
-        wait = None if job_already_finished(error) else retry_wait(error, attempts)
         if job_already_finished(error):
             page["pending"][job_id] = True
-        elif wait is not None:
+        elif (wait := retry_wait(error, attempts)) is not None:
             page["toCancel"].append(job_id)
         else:
             page["results"][job_id] = failed(job_id, page["status"][job_id], error, attempts)

@@ -11,7 +11,7 @@ soon. Everything here is pure and deterministic; ``orchestrators.cancel_jobs`` s
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypedDict
 
@@ -89,7 +89,7 @@ class Applied:
     pauses that long), and the pages whose results are complete."""
 
     pause_seconds: float = 0.0
-    closed: list[tuple[int, list[Any]]] | None = None
+    closed: list[tuple[int, list[Any]]] = field(default_factory=list)
 
 
 def fresh_state(request: CancelJobsInput, now: datetime) -> RunState:
@@ -257,7 +257,7 @@ def _count_requests(
 
 def dry_run_named(state: RunState, request: CancelJobsInput) -> Applied:
     """A dry run of named jobs sends nothing: every page is reported as named."""
-    applied = Applied(closed=[])
+    applied = Applied()
     ids = request["selector"].get("jobIds") or []
     for number, start in enumerate(range(0, len(ids), PAGE_SIZE)):
         chunk = ids[start : start + PAGE_SIZE]
@@ -274,7 +274,7 @@ def dry_run_named(state: RunState, request: CancelJobsInput) -> Applied:
         ]
         state["selected"] += len(chunk)
         _close(state, number, described, applied)
-    state["list"]["page"] = len(applied.closed or [])
+    state["list"]["page"] = len(applied.closed)
     state["list"]["done"] = True
     return applied
 
@@ -331,7 +331,7 @@ def apply_tick(
     now: datetime,
 ) -> Applied:
     """Fold a tick's answers into the state; pages that are complete leave it."""
-    applied = Applied(closed=[])
+    applied = Applied()
     state["requests"] += len(planned)
     options = request["options"]
     pages = {page["page"]: page for page in state["open"]}
@@ -448,7 +448,6 @@ def _listed(
 
 
 def _close(state: RunState, number: int, results: list[Any], applied: Applied) -> None:
-    assert applied.closed is not None
     applied.closed.append((number, results))
     state["pages"] += 1
     for result in results:

@@ -109,7 +109,7 @@ def cancel_jobs_page(context: df.DurableOrchestrationContext) -> dict[str, Any]:
 
 
 def _record_pages(context: df.DurableOrchestrationContext, applied: Applied) -> Steps:
-    closed = applied.closed or []
+    closed = applied.closed
     if not closed:
         return
     yield context.task_all(
