@@ -43,6 +43,7 @@ from devtools.simulator import (
     SimulatorServer,
 )
 from devtools.virtual_run import Harness
+from orchestrators.bulk_pages import MAX_OPEN_PAGES
 from orchestrators.bulk_run import batch_size
 from orchestrators.cancel_jobs import TICKS_PER_GENERATION
 from workflow.bulk_inputs import bulk_instance_id, checked_bulk_input
@@ -108,8 +109,6 @@ def history_bound(rate: int) -> int:
     """The longest history one execution of ``cancel_jobs`` can have, from its constants: per
     tick a timer (2 events), the batch (2 a request) and the page records (2 a page, at most
     MAX_OPEN_PAGES + 1), plus the start and end of each episode (2 a tick and 2 a record)."""
-    from orchestrators.bulk_pages import MAX_OPEN_PAGES
-
     per_tick = 2 + 2 * rate + 2 + 2 * (MAX_OPEN_PAGES + 1) + 2
     return 10 + TICKS_PER_GENERATION * per_tick
 
