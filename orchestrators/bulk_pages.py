@@ -126,6 +126,11 @@ def retry_wait(error: ErrorInfo, attempts: int) -> float | None:
     return schedule.retry_delay(attempts, after, policy)
 
 
+def give_up_reason(error: ErrorInfo) -> str:
+    """Why a failed call is not tried again, in the words of ServiceCallFailed."""
+    return "permanent error, not retried" if not error["transient"] else "gave up retrying"
+
+
 def take_cancels(page: OpenPage, most: int) -> list[str]:
     """Up to ``most`` of the page's jobs still to cancel, taken off its queue."""
     taken, page["toCancel"] = page["toCancel"][:most], page["toCancel"][most:]
@@ -160,12 +165,12 @@ def cancels_in_flight(page: OpenPage) -> bool:
     return settled < len(page["status"])
 
 
-def start_poll(page: OpenPage, now: datetime) -> bool:
-    """Queue the reads of a confirming poll that is due; False when none is."""
+def start_poll(page: OpenPage, now: datetime) -> None:
+    """Queue the reads of a confirming poll, when one is due."""
     if page["toRead"] or not page["pending"] or page["pollAt"] is None:
-        return False
+        return
     if parse_iso(page["pollAt"]) > now:
-        return False
+        return
     if (
         page["listing"] is not None
         and not page["getOnly"]
@@ -175,12 +180,9 @@ def start_poll(page: OpenPage, now: datetime) -> bool:
     else:
         page["toRead"] = [Read(kind="get", query=None, jobId=job_id) for job_id in page["pending"]]
     page["listedInPoll"] = 0
-    return True
 
 
-def read_answered(
-    page: OpenPage, read: Read, answer: dict[str, Any], now: datetime
-) -> float | None:
+def read_answered(page: OpenPage, read: Read, answer: dict[str, Any]) -> float | None:
     """Apply one read of a poll (the read was taken off ``toRead``); returns a retry's wait."""
     if answer["ok"]:
         page["readAttempts"] = 0
@@ -228,7 +230,8 @@ def _seen(page: OpenPage, job: dict[str, Any]) -> None:
 def poll_done(page: OpenPage, now: datetime, options: BulkOptions) -> None:
     """A poll's last read is in: time the next one, or time the page out at its deadline."""
     page["polls"] += 1
-    deadline = parse_iso(page["deadline"] or iso(now))
+    # A page polls only once its cancels are done, which is when its deadline is set.
+    deadline = parse_iso(page["deadline"]) if page["deadline"] else now
     if now >= deadline:
         for job_id in page["pending"]:
             page["results"][job_id] = JobResult(
@@ -255,13 +258,12 @@ def page_results(page: OpenPage) -> list[JobResult]:
 
 def failed(job_id: str, status: str | None, error: ErrorInfo, attempts: int) -> JobResult:
     """A job whose cancel (or read) failed for good, with the error in words."""
-    reason = "permanent error, not retried" if not error["transient"] else "gave up retrying"
     return JobResult(
         jobId=job_id,
         outcome="failed",
         finalStatus=status,
         cancellationTime=None,
-        error=str(ServiceCallFailed(error, attempts, reason)),
+        error=str(ServiceCallFailed(error, attempts, give_up_reason(error))),
     )
 
 

@@ -344,7 +344,7 @@ def apply_tick(
         if item.role == "cancel":
             wait = bulk_pages.cancel_answered(pages[item.page], item.job_id, answer, now, options)
         elif item.role == "read" and item.read is not None:
-            wait = bulk_pages.read_answered(pages[item.page], item.read, answer, now)
+            wait = bulk_pages.read_answered(pages[item.page], item.read, answer)
             read_pages.add(item.page)
         elif item.role == "list":
             wait = _listed(state, request, answer, now, applied)
@@ -399,8 +399,7 @@ def _retry_or_stop(state: RunState, answer: dict[str, Any]) -> float:
     state["attempts"] += 1
     wait = bulk_pages.retry_wait(error, state["attempts"])
     if wait is None:
-        reason = "permanent error, not retried" if not error["transient"] else "gave up retrying"
-        raise ServiceCallFailed(error, state["attempts"], reason)
+        raise ServiceCallFailed(error, state["attempts"], bulk_pages.give_up_reason(error))
     return wait
 
 
