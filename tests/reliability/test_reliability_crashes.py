@@ -35,7 +35,13 @@ from devtools.durable.crash import run_with_crashes
 from devtools.simulator import (
     SimulatorServer,
 )
-from tests.support.e2e import job_body, status_document, wait_finished
+from tests.support.e2e import (
+    check_one_run,
+    job_body,
+    started_instances,
+    status_document,
+    wait_finished,
+)
 from tests.support.evidence import cancels_sent_again, disallowed_entries
 from tests.support.host import HostProcess, start_host, wait_for
 from tests.support.orchestration import ORCHESTRATION, Harness
@@ -115,11 +121,20 @@ def test_engine_crashes_at_random_points_change_nothing(
         status = outcome.engine.get_status(instance_id)
         sim = harness.simulator
         entries, rules = sim.requests(), sim.fault_rules()
-        records.add("run", runtimeStatus=status.runtime_status.value if status else None)
+        runtime = status.runtime_status.value if status else None
+        records.add("run", runtimeStatus=runtime)
         logged = records.add("requests", entries=entries, jobs=[JOB])
         records.add("faults", rules=rules)
+        ended = status.output if status and isinstance(status.output, dict) else None
         for message in outcome.crashes:
-            records.add("crash", level="engine", message=message)
+            records.add(
+                "crash",
+                level="engine",
+                message=message,
+                runtimeStatus=runtime,
+                result={k: ended.get(k) for k in DECISIONS} if ended else None,
+                expected={k: expected[k] for k in DECISIONS},
+            )
         where = f"{name} run {run_number}: crashes at {relative}"
         assert status is not None and status.runtime_status.value == "Completed", where
         outputs = _stable(dict(status.output))
@@ -179,43 +194,57 @@ def test_sigkilled_host_finishes_every_run_the_same(
                 },
             )
             started = requests.post(first.url + "/api/cancel-running-job", json=body, timeout=10)
-            assert started.status_code == 202, started.text
-            instance_id = started.json()["id"]
+            instance_id = started.json().get("id") if started.status_code == 202 else None
             # The moment of the kill is random on purpose; it is not a synchronisation.
             delay = chooser.uniform(0.0, 2.5)
             time.sleep(delay)
-            held = status_document(first, instance_id)["runtimeStatus"] in ("Pending", "Running")
+            held = instance_id is not None and status_document(first, instance_id)[
+                "runtimeStatus"
+            ] in ("Pending", "Running")
             exit_status = first.kill()
-            records.add("crash", level="host", heldRun=held, exitStatus=exit_status)
             second = start_host(state, quantum_endpoint=simulator.url)
             hosts.append(second)
             again = requests.post(second.url + "/api/cancel-running-job", json=body, timeout=10)
-            records.add("sends", jobs=[job_id, job_id])
-            assert again.status_code in (200, 202), again.text
-            assert again.json().get("id", again.json().get("instanceId")) == instance_id
-            document = wait_finished(second, instance_id)
-            records.add("run", runtimeStatus=document["runtimeStatus"])
-            where = f"run {run_number}, killed after {delay:.2f} s"
-            assert document["runtimeStatus"] == "Completed", (where, document)
-            outputs = document["outputs"]
-            assert {k: outputs[k] for k in DECISIONS} == {
-                "jobId": job_id,
-                "outcome": "cancelled",
-                "finalStatus": "Cancelled",
-                "cancelRequested": True,
-                "cancelHttpStatus": 204,
-                "apiVersion": "2026-01-15-preview",
-            }, where
-            mine = [e for e in simulator.requests() if e["jobId"] == job_id]
-            # At most one repeat: the cancel whose answer the kill lost.
-            assert cancels_sent_again(mine) <= 1, (where, mine)
-            assert [e for e in mine if e["operation"] == "Jobs_Cancel"], where
+            named = [instance_id, again.json().get("id", again.json().get("instanceId"))]
+            document = wait_finished(second, instance_id) if instance_id else {}
+            outputs = document.get("outputs") or {}
+            # Kept before anything is checked: how the run ended after the kill, and which
+            # instances answered and really started for the job.
+            crash = records.add(
+                "crash",
+                level="host",
+                heldRun=held,
+                exitStatus=exit_status,
+                runtimeStatus=document.get("runtimeStatus"),
+                result={k: outputs.get(k) for k in DECISIONS} if outputs else None,
+                expected={
+                    "jobId": job_id,
+                    "outcome": "cancelled",
+                    "finalStatus": "Cancelled",
+                    "cancelRequested": True,
+                    "cancelHttpStatus": 204,
+                    "apiVersion": "2026-01-15-preview",
+                },
+            )
+            started_ids = started_instances(second, ORCHESTRATION, jobId=job_id)
+            records.add("sends", named=named, started=started_ids)
+            records.add("run", runtimeStatus=document.get("runtimeStatus"))
             second.stop()
             records.add(
                 "texts",
                 secret=sim_token,
                 places={"first host log": first.log_text(), "second host log": second.log_text()},
             )
+            where = f"run {run_number}, killed after {delay:.2f} s"
+            assert started.status_code == 202, started.text
+            assert again.status_code in (200, 202), again.text
+            check_one_run(started_ids, named)
+            assert document["runtimeStatus"] == "Completed", (where, document)
+            assert crash["result"] == crash["expected"], where
+            mine = [e for e in simulator.requests() if e["jobId"] == job_id]
+            # At most one repeat: the cancel whose answer the kill lost.
+            assert cancels_sent_again(mine) <= 1, (where, mine)
+            assert [e for e in mine if e["operation"] == "Jobs_Cancel"], where
     finally:
         for host in hosts:
             if host.running:
@@ -245,6 +274,9 @@ def test_sigkilled_host_resumes_a_workspace_scale_cancel(
     state = tmp_path / "bulk-state"
     first = start_host(state, quantum_endpoint=simulator.url)
     second: HostProcess | None = None
+    held: dict[str, Any] = {}
+    exit_status: int | None = None
+    document: dict[str, Any] = {}
     try:
         body = {
             **{k: v for k, v in job_body(jobs[0]).items() if k not in ("jobId", "options")},
@@ -271,12 +303,6 @@ def test_sigkilled_host_resumes_a_workspace_scale_cancel(
         )
         held = requests.get(f"{first.url}/api/cancel-jobs/{instance_id}", timeout=10).json()
         exit_status = first.kill()
-        records.add(
-            "crash",
-            level="host",
-            heldRun=held["runtimeStatus"] in ("Pending", "Running"),
-            exitStatus=exit_status,
-        )
         stored = JsonFileStore(state / "instances")
         in_flight = sum(
             item["name"] == "cancel_job"
@@ -293,6 +319,16 @@ def test_sigkilled_host_resumes_a_workspace_scale_cancel(
                 host.stop()
         entries = simulator.requests()
         records.add("requests", entries=entries, jobs=jobs, listings=True)
+        outcomes = (document.get("outputs") or {}).get("outcomes")
+        records.add(
+            "crash",
+            level="host",
+            heldRun=held.get("runtimeStatus") in ("Pending", "Running"),
+            exitStatus=exit_status,
+            runtimeStatus=document.get("runtimeStatus"),
+            result=outcomes,
+            expected={**dict.fromkeys(outcomes or {}, 0), "cancelled": count},
+        )
     records.add("run", runtimeStatus=document["runtimeStatus"])
     assert document["runtimeStatus"] == "Completed", document
     assert document["outputs"]["outcomes"]["cancelled"] == count, document["outputs"]

@@ -18,9 +18,12 @@ faulted attempts. Each scenario checks:
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -96,7 +99,11 @@ OPERATION = {"getJob": "Jobs_Get", "cancelJob": "Jobs_Cancel", "confirmCancelled
 
 
 class Gate:
-    """A dedicated simulator whose port is closed (really refusing) for ``count`` attempts."""
+    """A dedicated simulator whose port is closed (really refusing) until the transport has
+    been refused ``count`` times.
+
+    The refusals are those the socket layer saw: every connect to the gate's port that raised
+    ConnectionRefusedError while the gate was installed, timed on the simulator's clock."""
 
     def __init__(self, server: SimulatorServer, count: int) -> None:
         """Wrap a started ``server``; the gate starts open."""
@@ -105,6 +112,28 @@ class Gate:
         self.count = count
         self.closed = False
         self.refused_at: list[float] = []
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def watching(self) -> Iterator[Gate]:
+        """Record the connects to the gate's port that were refused, while active."""
+        real_connect = socket.socket.connect
+        gate = self
+
+        def connect(sock: socket.socket, address: Any) -> Any:
+            try:
+                return real_connect(sock, address)
+            except ConnectionRefusedError:
+                if sock.family in (socket.AF_INET, socket.AF_INET6) and address[1] == gate.port:
+                    with gate._lock:
+                        gate.refused_at.append(gate.server.clock.now())
+                raise
+
+        socket.socket.connect = connect  # type: ignore[method-assign]
+        try:
+            yield self
+        finally:
+            socket.socket.connect = real_connect  # type: ignore[method-assign]
 
     def close(self) -> None:
         """Stop listening and drop the app's pooled connections, so new ones are refused."""
@@ -112,10 +141,9 @@ class Gate:
         close_sessions()
         self.closed = True
 
-    def attempt_refused(self) -> None:
-        """Note one refused attempt (simulator clock); reopen after the last one."""
-        self.refused_at.append(self.server.clock.now())
-        if len(self.refused_at) >= self.count:
+    def reopen_when_refused_enough(self) -> None:
+        """Listen again on the same port once the transport was refused ``count`` times."""
+        if self.closed and len(self.refused_at) >= self.count:
             self.server._requested_port = self.port  # same port: the endpoint is fixed
             self.server.start()
             self.closed = False
@@ -187,8 +215,8 @@ def run_scenario(
 
     def hook(kind: str, instance_id: str) -> None:
         if kind == "activity_executed":
-            if gate is not None and gate.closed:
-                gate.attempt_refused()
+            if gate is not None:
+                gate.reopen_when_refused_enough()
             elif scenario.fault.kind == "timeout":
                 applied = sum(rule["applied"] for rule in sim.fault_rules())
                 if applied > state["applied"]:
@@ -206,13 +234,14 @@ def run_scenario(
     engine.step_hook = hook
     request = harness.request(JOB, options=OPTIONS)
     hook("start", "")
-    try:
-        run = harness.run(request, engine)
-    finally:
-        if gate is not None and gate.closed:
-            sim._requested_port = gate.port
-            sim.start()
-    return run, (gate.refused_at if gate else [])
+    with gate.watching() if gate is not None else contextlib.nullcontext():
+        try:
+            run = harness.run(request, engine)
+        finally:
+            if gate is not None and gate.closed:
+                sim._requested_port = gate.port
+                sim.start()
+    return run, (list(gate.refused_at) if gate else [])
 
 
 def check_scenario(

@@ -24,7 +24,7 @@ from devtools.simulator import (
     DEFAULT_WORKSPACE,
     SimulatorServer,
 )
-from tests.support.e2e import wait_finished
+from tests.support.e2e import check_one_run, matching, stored_inputs, wait_finished
 from tests.support.evidence import answer_of
 from tests.support.host import start_host
 from tests.support.reliability import SuiteRecords, sizes
@@ -69,6 +69,9 @@ def test_many_cancellations_at_once_with_duplicates(
         quantum_endpoint=simulator.url,
     )
     began = time.monotonic()
+    named: dict[str, list[str]] = {job: [] for job in jobs}
+    started: dict[str, list[str]] = {}
+    documents: list[dict[str, Any]] = []
     try:
         with requests.Session() as session, ThreadPoolExecutor(max_workers=WORKERS) as pool:
             session.mount("http://", HTTPAdapter(pool_maxsize=WORKERS))
@@ -83,24 +86,27 @@ def test_many_cancellations_at_once_with_duplicates(
                 return job, response
 
             responses = list(pool.map(send, sends))
-        records.add("sends", jobs=[job for job, _ in responses])
         records.add("answers", answers=[answer_of("http", r) for _, r in responses])
-        answers = [(job, r.status_code, r.json().get("id", "")) for job, r in responses]
-        assert all(status in (200, 202) for _, status, _ in answers), [
-            a for a in answers if a[1] not in (200, 202)
-        ][:5]
-        instance_of: dict[str, set[str]] = {}
-        for job, _, instance_id in answers:
-            instance_of.setdefault(job, set()).add(instance_id)
-        assert all(len(ids) == 1 for ids in instance_of.values()), instance_of
-
-        documents = [wait_finished(host, next(iter(instance_of[job])), 300) for job in jobs]
+        for job, response in responses:
+            if response.status_code in (200, 202):
+                named[job].append(response.json().get("id", ""))
+        # What really started for each job, from the store (the management API).
+        inputs = stored_inputs(host, "cancel_running_job")
+        for job in jobs:
+            started[job] = matching(inputs, jobId=job)
+            records.add("sends", named=named[job], started=started[job])
+        bad = [(job, r.status_code) for job, r in responses if r.status_code not in (200, 202)]
+        assert bad == [], bad[:5]
+        for job in jobs:
+            check_one_run(started[job], named[job])
+        for job in jobs:
+            documents.append(wait_finished(host, started[job][0], 300))
         elapsed = time.monotonic() - began
     finally:
         host.stop()
         records.add("requests", entries=simulator.requests(), jobs=jobs)
-    for document in documents:
-        records.add("run", runtimeStatus=document["runtimeStatus"])
+        for document in documents:
+            records.add("run", runtimeStatus=document["runtimeStatus"])
     found = records.figures()
     assert found["disallowed_requests"] == 0
     # Duplicates and racing starts must never make a second cancel: counted from the log.

@@ -78,3 +78,54 @@ def wait_finished(host: HostProcess, instance_id: str, timeout: float = 60) -> d
         finished, timeout=timeout, interval=0.2, message=f"run {instance_id} finished"
     )
     return found
+
+
+MANAGEMENT = "/runtime/webhooks/durabletask/instances"
+
+
+def stored_inputs(host: HostProcess, orchestration: str) -> dict[str, Any]:
+    """The stored input of every instance of ``orchestration`` the host holds, by instance
+    id, read from the Durable management API."""
+    listing = requests.get(host.url + MANAGEMENT, timeout=TIMEOUT).json()
+    return {
+        item["instanceId"]: item.get("input") for item in listing if item["name"] == orchestration
+    }
+
+
+def started_instances(host: HostProcess, orchestration: str, **input_fields: Any) -> list[str]:
+    """The instances of ``orchestration`` that the host's store holds for one job (or one
+    bulk selection): those whose stored input has every one of ``input_fields`` (text
+    compared without letter case). The instance that really started, not the id an answer
+    echoed."""
+    return matching(stored_inputs(host, orchestration), **input_fields)
+
+
+def matching(inputs: dict[str, Any], **input_fields: Any) -> list[str]:
+    """The instance ids of ``inputs`` (from :func:`stored_inputs`) whose input has every one
+    of ``input_fields``."""
+
+    def same(stored: Any, wanted: Any) -> bool:
+        if isinstance(stored, str) and isinstance(wanted, str):
+            return stored.lower() == wanted.lower()
+        return bool(stored == wanted)
+
+    return sorted(
+        instance_id
+        for instance_id, stored in inputs.items()
+        if isinstance(stored, dict)
+        and all(same(stored.get(name), value) for name, value in input_fields.items())
+    )
+
+
+def assert_one_run(host: HostProcess, orchestration: str, named: Any, **input_fields: Any) -> str:
+    """Every answer named the one instance that started for this job; returns its id."""
+    return check_one_run(started_instances(host, orchestration, **input_fields), named)
+
+
+def check_one_run(started: list[str], named: Any) -> str:
+    """``started`` (from :func:`started_instances`) is one instance, and every answer named
+    it; returns its id."""
+    assert len(started) == 1 and set(named) == set(started), (
+        f"instances that started: {started}; the answers named {sorted(set(named))}"
+    )
+    return started[0]

@@ -17,11 +17,15 @@ Record kinds (``Evidence.add(suite, kind, **data)``):
   refused at a closed port.
 * ``texts``: every place a secret must not be (``secret``, ``places``: name → text).
 * ``answers``: the HTTP answers the app's edge gave (status and content type per input).
-* ``validation``: how many times pure validation functions were called in process.
 * ``guard`` / ``decoy``: outbound connections refused, hits on the decoy server.
 * ``crash``: an engine crash that happened, or a host kill with the run it held and the exit
-  status of the process.
-* ``sends``: the job of every start request sent (duplicates are repeats of a job).
+  status of the process; then how that run ended (``runtimeStatus``, ``result``) and what an
+  undisturbed run ends with (``expected``). A crash is survived when the run completed
+  afterwards with the expected result.
+* ``sends``: for requests that name one job (or one bulk selection): the instance ids the
+  answers named (``named``) and the instances the store holds for it (``started``, read from
+  the management API or the engine). A duplicate is an answer naming the run that an earlier
+  request started: answers naming a started instance, beyond one per started instance.
 """
 
 from __future__ import annotations
@@ -39,7 +43,6 @@ FIGURES = (
     "scenarios",
     "faults_injected",
     "inputs_reaching_app",
-    "validation_calls",
     "crashes_survived",
     "duplicate_requests",
     "cancels_sent_again",
@@ -147,6 +150,23 @@ def crashed(record: dict[str, Any]) -> bool:
     return bool(record["heldRun"]) and record["exitStatus"] == -signal.SIGKILL
 
 
+def survived(record: dict[str, Any]) -> bool:
+    """A crash after which its run completed with the result an undisturbed run has."""
+    return (
+        crashed(record)
+        and record.get("runtimeStatus") == "Completed"
+        and record.get("result") is not None
+        and record.get("result") == record.get("expected")
+    )
+
+
+def duplicates(record: dict[str, Any]) -> int:
+    """Answers of a ``sends`` record that named a run an earlier request had started."""
+    started = set(record["started"])
+    answered = sum(instance in started for instance in record["named"])
+    return max(0, answered - len(started))
+
+
 def figures(records: Iterable[dict[str, Any]]) -> dict[str, int]:
     """Every figure of the table, computed from the records alone."""
     totals = dict.fromkeys(FIGURES, 0)
@@ -165,16 +185,12 @@ def figures(records: Iterable[dict[str, Any]]) -> dict[str, int]:
             totals["tokens_leaked"] += len(leaks(record))
         elif kind == "answers":
             totals["inputs_reaching_app"] += sum(reached_app(a) for a in record["answers"])
-        elif kind == "validation":
-            totals["validation_calls"] += int(record["calls"])
         elif kind in ("guard", "decoy"):
             totals["disallowed_requests"] += len(record["hits"])
         elif kind == "crash":
-            totals["crashes_survived"] += crashed(record)
+            totals["crashes_survived"] += survived(record)
         elif kind == "sends":
-            totals["duplicate_requests"] += sum(
-                n - 1 for n in Counter(job.lower() for job in record["jobs"]).values()
-            )
+            totals["duplicate_requests"] += duplicates(record)
         else:
             raise ValueError(f"unknown record kind {kind!r}")
     return totals

@@ -29,7 +29,6 @@ TITLES = {
     "scenarios": "runs",
     "faults_injected": "faults applied",
     "inputs_reaching_app": "inputs that reached the app",
-    "validation_calls": "validation calls (in process)",
     "crashes_survived": "crashes survived",
     "duplicate_requests": "duplicate requests",
     "cancels_sent_again": "cancels sent again",
