@@ -168,6 +168,7 @@ def start_host(
     log_path: Path | None = None,
     log_level: str = "INFO",
     queue_polling: bool = False,
+    store_journal: Path | None = None,
 ) -> ServerProcess:
     """Start ``python -m devtools.host`` on a free port and wait until it listens.
 
@@ -175,6 +176,7 @@ def start_host(
     QUANTUM_ALLOW_LOOPBACK; ``env`` adds or overrides variables. The app's identity never goes
     looking for a real token service (IMDS at 169.254.169.254, a developer's Azure login): it
     asks the simulator's loopback identity endpoint, or a closed loopback port without one.
+    ``store_journal`` makes the host append every state it stores to that file.
     """
     state_dir.mkdir(parents=True, exist_ok=True)
     environment = {
@@ -202,6 +204,8 @@ def start_host(
     args += ["--state-dir", str(state_dir), "--log-level", log_level]
     if queue_polling:
         args.append("--queue-polling")
+    if store_journal is not None:
+        args += ["--store-journal", str(store_journal)]
     return ServerProcess.start(args, env=environment, log_path=log_path, timeout=timeout)
 
 

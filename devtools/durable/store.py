@@ -76,11 +76,20 @@ class JsonFileStore:
     the old or the new state, never a torn file.
     """
 
-    def __init__(self, directory: str | os.PathLike[str], *, fsync: bool = True) -> None:
-        """Use (and create) ``directory``; ``fsync=False`` trades durability for speed."""
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        fsync: bool = True,
+        journal: str | os.PathLike[str] | None = None,
+    ) -> None:
+        """Use (and create) ``directory``; ``fsync=False`` trades durability for speed.
+        ``journal`` names a file that gets every saved state appended as one JSON line (every
+        generation of every instance, for the tests that search what was ever stored)."""
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self._fsync = fsync
+        self._journal = Path(journal) if journal is not None else None
         self._lock = threading.Lock()
 
     def _path(self, instance_id: str) -> Path:
@@ -116,6 +125,9 @@ class JsonFileStore:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
                 raise
+            if self._journal is not None:
+                with self._journal.open("a", encoding="utf-8") as journal:
+                    journal.write(text + "\n")
 
     def delete(self, instance_id: str) -> bool:
         """Remove the file; True if there was one."""

@@ -40,6 +40,12 @@ def parse_args(argv: list[str] | None = None) -> HostOptions:
         help="model the Azure Storage backend's idle queue polling (host.json's "
         "maxQueuePollingInterval): new runs and timers start up to that much late",
     )
+    parser.add_argument(
+        "--store-journal",
+        type=Path,
+        default=None,
+        help="append every instance state the engine saves to this file, one JSON line each",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(),
@@ -54,6 +60,7 @@ def parse_args(argv: list[str] | None = None) -> HostOptions:
         state_dir=args.state_dir,
         activity_workers=args.activity_workers,
         queue_polling=args.queue_polling,
+        store_journal=args.store_journal,
     )
 
 

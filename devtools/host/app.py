@@ -42,6 +42,8 @@ class HostOptions:
     activity_workers: int = 8
     #: Model the Azure Storage backend's idle queue polling (host.json's maximum interval).
     queue_polling: bool = False
+    #: Append every state the engine saves to this file (tests search every generation).
+    store_journal: Path | None = None
 
     @property
     def resolved_state_dir(self) -> Path:
@@ -89,7 +91,7 @@ class Host:
         self._stats_path = state_dir / STATS_FILE
         self.engine = DurableEngine(
             self.app,
-            store=JsonFileStore(state_dir / "instances"),
+            store=JsonFileStore(state_dir / "instances", journal=options.store_journal),
             clock=RealClock(),
             activity_workers=options.activity_workers,
             start_policy=policy,

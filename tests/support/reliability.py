@@ -11,6 +11,8 @@
 * ``DecoyServer``: a 127.0.0.1 server that records any request, for the places a token must
   never go (redirect targets, look-alike endpoints served locally).
 * ``LogCapture``: every log record of every logger, formatted with its traceback.
+* ``JournalStore``: an engine store that keeps every state it was ever given (every
+  generation of every instance, sub-orchestrations included), for the secrets search.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devtools.durable import InMemoryStore
 from tests.support.evidence import Evidence, figures
 
 SCALE_VARIABLE = "RELIABILITY_SCALE"
@@ -318,3 +321,28 @@ class LogCapture(logging.Handler):
     def text(self) -> str:
         """Everything captured, one record per line."""
         return "\n".join(self.lines)
+
+
+# -- every state the engine ever stored ------------------------------------------------------
+class JournalStore(InMemoryStore):
+    """An in-memory store that also keeps, in order, every state saved into it: every
+    generation of every instance (a continue-as-new replaces the stored input and history, so
+    the last state alone hides what earlier generations held)."""
+
+    def __init__(self) -> None:
+        """An empty store and journal."""
+        super().__init__()
+        self.journal: list[str] = []
+
+    def save(self, instance_id: str, data: dict[str, Any]) -> None:
+        """Save, and keep the state in the journal."""
+        super().save(instance_id, data)
+        self.journal.append(json.dumps(data))
+
+    def generations(self) -> dict[str, int]:
+        """How many generations each instance went through, from the journal."""
+        seen: dict[str, set[str]] = {}
+        for text in self.journal:
+            state = json.loads(text)
+            seen.setdefault(state["instance_id"], set()).add(state["execution_id"])
+        return {instance_id: len(ids) for instance_id, ids in seen.items()}
