@@ -17,6 +17,7 @@ from devtools.simulator import (
     DEFAULT_WORKSPACE,
     SimulatorServer,
 )
+from tests.support.e2e import assert_one_run, started_instances
 from tests.support.host import HostProcess, start_host, wait_for
 
 TIMEOUT = 15
@@ -93,7 +94,8 @@ def test_dry_run_then_cancel_then_page_through_the_results(
     again = requests.post(
         bulk_host.url + "/api/cancel-jobs", json=body(sim, sim_token, **chosen), timeout=TIMEOUT
     )
-    assert again.json()["id"] == instance_id  # a duplicate request finds the same run
+    # A duplicate request finds the same run: one instance really started, both answers name it.
+    assert_one_run(bulk_host, "cancel_jobs", [instance_id, again.json()["id"]], dryRun=False)
     document = finished(bulk_host, instance_id)
     assert document["runtimeStatus"] == "Completed", document
     outputs = document["outputs"]
@@ -181,6 +183,10 @@ def test_a_workspace_alert_starts_one_run(bulk_host: HostProcess, sim: Simulator
         lambda: all(sim.job_state(j)["status"] == "Cancelled" for j in jobs),
         timeout=60,
         message="alerted jobs cancelled",
+    )
+    assert len(started_instances(bulk_host, "cancel_jobs", trigger="eventGrid")) == 1, (
+        "instances that started for the alerts:",
+        started_instances(bulk_host, "cancel_jobs", trigger="eventGrid"),
     )
     cancelled = [e["jobId"] for e in sim.requests() if e["operation"] == "Jobs_Cancel"]
     # Both deliveries name one run (its id comes from the workspace and selector), and no job

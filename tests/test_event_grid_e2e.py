@@ -17,7 +17,7 @@ from devtools.simulator import (
     DEFAULT_WORKSPACE,
     SimulatorServer,
 )
-from tests.support.e2e import QUICK, TIMEOUT, e2e_host, wait_finished
+from tests.support.e2e import QUICK, TIMEOUT, assert_one_run, e2e_host, wait_finished
 from tests.support.host import HostProcess, wait_for
 from workflow.inputs import instance_id_for
 
@@ -25,6 +25,7 @@ __all__ = ["e2e_host"]  # the module-scoped host fixture
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "events"
 WEBHOOK = "/runtime/webhooks/EventGrid?functionName=on_job_alert"
+ORCHESTRATION = "cancel_running_job"
 SAMPLE_JOB = "0a1b2c3d-0000-4000-8000-00000000abcd"
 
 
@@ -92,6 +93,7 @@ def test_sample_events_cancel_the_job(
     job = simulator.seed_job(str(uuid.uuid4()), lifecycle=QUICK)
     answer = deliver(e2e_host, sample(name, job))
     assert answer.status_code == 202, answer.text
+    assert_one_run(e2e_host, ORCHESTRATION, [instance_for(job)], jobId=job)
     document = wait_finished(e2e_host, instance_for(job))
     assert document["runtimeStatus"] == "Completed", document
     assert document["outputs"]["outcome"] == "cancelled"
@@ -127,6 +129,8 @@ def test_duplicates_in_one_batch_start_one_run(
         timeout=TIMEOUT,
     )
     assert requests_cloud.status_code == 202
+    # One instance really started for the five deliveries: the one the job's id names.
+    assert_one_run(e2e_host, ORCHESTRATION, [instance_for(job)], jobId=job)
     assert wait_finished(e2e_host, instance_for(job))["outputs"]["outcome"] == "cancelled"
     assert simulator.job_state(job)["counters"]["cancelRequests"] == 1
     assert len([e for e in simulator.requests() if e["operation"] == "Jobs_Cancel"]) == 1
@@ -198,6 +202,7 @@ def test_a_running_alert_job_is_reported_once(
     assert deliver(e2e_host, [event]).status_code == 202
     instance = instance_for(job)
     logged(e2e_host, f"event {event['id']}: job {job}, instance {instance} already running")
+    assert_one_run(e2e_host, ORCHESTRATION, [instance], jobId=job)
     # The same execution of the same run: not a second run that happened to start alike.
     assert execution_id(e2e_host, instance_for(job)) == first
     assert simulator.job_state(job)["counters"]["cancelRequests"] == 1

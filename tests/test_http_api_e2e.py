@@ -15,6 +15,7 @@ from tests.support import host as host_support
 from tests.support.e2e import (
     QUICK,
     TIMEOUT,
+    assert_one_run,
     e2e_host,
     job_body,
     status_document,
@@ -27,6 +28,7 @@ __all__ = ["e2e_host"]  # the module-scoped host fixture
 devhost = host_support.devhost  # the fixture factory, made visible to this module
 
 START = "/api/cancel-running-job"
+ORCHESTRATION = "cancel_running_job"
 TOKEN = "caller-token-RECOGNISABLE.abc123"
 
 
@@ -48,6 +50,7 @@ def test_start_then_poll_the_status_query_uri(
     assert started.status_code == 202, started.text
     payload = started.json()
     assert payload["id"] == instance_id_for(job_body(job))  # type: ignore[arg-type]
+    assert_one_run(e2e_host, ORCHESTRATION, [payload["id"]], jobId=job)
     assert started.headers["Location"] == payload["statusQueryGetUri"]
     assert started.headers["Retry-After"]
     for key in (
@@ -102,8 +105,10 @@ def test_duplicate_start_returns_the_running_instance(
     first = post(e2e_host, body)
     second = post(e2e_host, body)
     assert first.status_code == second.status_code == 202
-    assert first.json()["id"] == second.json()["id"]
-    instance = first.json()["id"]
+    # One instance really started (the store says so), and both answers named it.
+    instance = assert_one_run(
+        e2e_host, ORCHESTRATION, [first.json()["id"], second.json()["id"]], jobId=job
+    )
     document = status_document(e2e_host, instance)
     assert document["runtimeStatus"] in ("Pending", "Running")
 
@@ -117,7 +122,8 @@ def test_duplicate_start_returns_the_running_instance(
 
     # A finished run may be started again.
     again = post(e2e_host, body)
-    assert again.status_code == 202 and again.json()["id"] == instance
+    assert again.status_code == 202
+    assert assert_one_run(e2e_host, ORCHESTRATION, [again.json()["id"]], jobId=job) == instance
     restarted = status_document(e2e_host, instance)
     assert restarted["runtimeStatus"] in ("Pending", "Running")
     assert restarted["createdTime"] >= ended["createdTime"]
@@ -133,7 +139,7 @@ def test_concurrent_starts_make_one_cancel(
     with ThreadPoolExecutor(max_workers=8) as pool:
         answers = list(pool.map(lambda _: post(e2e_host, body), range(8)))
     assert {a.status_code for a in answers} == {202}
-    [instance] = {a.json()["id"] for a in answers}
+    instance = assert_one_run(e2e_host, ORCHESTRATION, [a.json()["id"] for a in answers], jobId=job)
     assert wait_finished(e2e_host, instance)["outputs"]["outcome"] == "cancelled"
     assert simulator.job_state(job)["counters"]["cancelRequests"] == 1
 
