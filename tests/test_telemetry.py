@@ -16,11 +16,15 @@ import pytest
 from opentelemetry import trace
 
 import function_app
+from appsettings import load_settings
+from dataplane import auth
 from devtools.durable.functions import app_functions
-from tests.support.orchestration import Harness
+from devtools.simulator import DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION_ID, DEFAULT_WORKSPACE
+from tests.support import plants
+from tests.support.orchestration import ORCHESTRATION, Harness
 from tests.support.telemetry import Capture, moved, telemetry_capture
+from triggers import job_alerts
 from workflow.inputs import instance_id_for
-from workflow.times import parse_iso
 
 JOB = "0a1b2c3d-0000-4000-8000-0000000007e1"
 OPTIONS = {"pollIntervalSeconds": 5, "maxPollIntervalSeconds": 30, "timeoutSeconds": 600}
@@ -109,11 +113,14 @@ def test_a_full_run_gives_one_span_and_one_record_per_request_and_the_right_metr
     confirmation = moved(
         confirmation_before, capture.totals("cancel_running_job.confirmation.duration")
     )
-    seconds = (
-        parse_iso(outputs["finishedAt"]) - parse_iso(outputs["cancelRequestedAt"])
-    ).total_seconds()
+    # From the simulator's log: the accepted cancel to the read that saw the job Cancelled
+    # (the simulator's clock follows the run's virtual clock, one request at a time).
+    [accepted] = [e for e in logged if e["operation"] == "Jobs_Cancel" and e["status"] == 204]
+    confirming = [e for e in logged if e["operation"] == "Jobs_Get" and e["status"] == 200]
+    seconds = confirming[-1]["clock"] - accepted["clock"]
+    assert seconds > 0
     assert confirmation[outcome | {("__count__", True)}] == 1
-    assert confirmation[outcome | {("__sum__", True)}] == pytest.approx(seconds)
+    assert confirmation[outcome | {("__sum__", True)}] == pytest.approx(seconds, abs=1e-3)
 
 
 def test_the_client_span_is_a_child_of_the_current_context(
@@ -153,6 +160,56 @@ def test_a_failed_run_counts_as_failed(harness: Harness, capture: Capture) -> No
     assert run.status.runtime_status.value == "Failed"
     after = moved(before, capture.totals("cancel_running_job.cancellations"))
     assert after == {frozenset({("outcome", "failed"), ("trigger", "http")}): 1}
+
+
+def alert_cancellations(
+    harness: Harness, capture: Capture, monkeypatch: pytest.MonkeyPatch
+) -> dict[frozenset[tuple[str, object]], float]:
+    """Two runs started as on_job_alert starts them (one job cancelled, one unknown) with
+    the app's identity; returns how the cancellations metric moved."""
+    sim = harness.simulator
+    monkeypatch.setenv("QUANTUM_ENDPOINT", sim.url)
+    monkeypatch.setenv("IDENTITY_ENDPOINT", f"{sim.url}/_simulator/identity/token")
+    monkeypatch.setenv("IDENTITY_HEADER", "tests")
+    monkeypatch.setattr(auth, "_identity", {})
+    settings = load_settings()
+    before = capture.totals("cancel_running_job.cancellations")
+    for job in (sim.seed_job(JOB), "0a1b2c3d-0000-4000-8000-0000000007e3"):
+        data = {
+            "subscriptionId": DEFAULT_SUBSCRIPTION_ID,
+            "resourceGroupName": DEFAULT_RESOURCE_GROUP,
+            "workspaceName": DEFAULT_WORKSPACE,
+            "jobId": job,
+        }
+        decision = job_alerts.decide("Quantum.Job.CostAlert", "/alerts", data, settings)
+        assert decision.request is not None, decision.reason
+        harness.run_orchestration(ORCHESTRATION, decision.instance_id, decision.request)
+    return moved(before, capture.totals("cancel_running_job.cancellations"))
+
+
+def check_alert_cancellations(found: dict[frozenset[tuple[str, object]], float]) -> None:
+    """An alert's runs count under trigger ``eventGrid``, by outcome."""
+    assert found == {
+        frozenset({("outcome", "cancelled"), ("trigger", "eventGrid")}): 1,
+        frozenset({("outcome", "failed"), ("trigger", "eventGrid")}): 1,
+    }, found
+
+
+def test_an_alert_run_counts_under_event_grid(
+    harness: Harness, capture: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    check_alert_cancellations(alert_cancellations(harness, capture, monkeypatch))
+
+
+def test_an_alert_run_counted_as_http_is_caught(
+    harness: Harness, capture: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Planted: the alert's run forgets its trigger; the check above must refuse the figures.
+    plants.apply("alert-trigger-lost", monkeypatch.setattr)
+    found = alert_cancellations(harness, capture, monkeypatch)
+    assert {dict(key)["trigger"] for key in found} == {"http"}
+    with pytest.raises(AssertionError):
+        check_alert_cancellations(found)
 
 
 def _record_text(record: logging.LogRecord) -> str:
