@@ -82,6 +82,8 @@ def test_dry_run_then_cancel_then_page_through_the_results(
         params={"waitSeconds": 30},
         timeout=60,
     )
+    named = dry.json().get("instanceId", dry.json().get("id"))
+    assert_one_run(bulk_host, "cancel_jobs", [named], dryRun=True)
     assert dry.status_code == 200, dry.text
     assert dry.json()["outputs"]["matched"] == 130
     assert [e for e in sim.requests() if e["operation"] == "Jobs_Cancel"] == []

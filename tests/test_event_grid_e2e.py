@@ -197,6 +197,7 @@ def test_a_running_alert_job_is_reported_once(
     job = simulator.seed_job(str(uuid.uuid4()), lifecycle="stuck-cancelling")
     [event] = sample("eventgrid-schema.json", job)
     assert deliver(e2e_host, [event]).status_code == 202
+    assert_one_run(e2e_host, ORCHESTRATION, [instance_for(job)], jobId=job)
     first = execution_id(e2e_host, instance_for(job))
     event["id"] = str(uuid.uuid4())  # a second alert for the same job
     assert deliver(e2e_host, [event]).status_code == 202
