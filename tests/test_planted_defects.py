@@ -11,6 +11,7 @@ that subprocess starts). In-process plants are in the suites themselves:
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import plants
+from tests.support.evidence import by_suite
 from tests.support.optional import CI_VARIABLE, dev_requirement
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -94,6 +96,11 @@ def test_a_random_instance_suffix_fails_every_same_instance_check(tmp_path: Path
         if result[0] != "failed" or "instances that started" not in result[1]
     }
     assert not_caught == {}, not_caught
+    # The duplicate figure is measured, so the plant moves it: no answer named a run that
+    # really started, so no request counts as folded into one.
+    report = json.loads((tmp_path / "instance-suffix-reliability.json").read_text())
+    load = by_suite(report["records"])["load"]
+    assert load["duplicate_requests"] == 0 and load["scenarios"] == 0, load
 
 
 SECRETS = "tests/reliability/test_reliability_secrets.py"

@@ -42,7 +42,7 @@ from tests.support.e2e import (
     status_document,
     wait_finished,
 )
-from tests.support.evidence import cancels_sent_again, disallowed_entries
+from tests.support.evidence import Evidence, cancels_sent_again, disallowed_entries
 from tests.support.host import HostProcess, start_host, wait_for
 from tests.support.orchestration import ORCHESTRATION, Harness
 from tests.support.reliability import SuiteRecords, sizes
@@ -342,3 +342,42 @@ def _bulk_finished(host: HostProcess, instance_id: str) -> dict[str, Any] | None
         f"{host.url}/api/cancel-jobs/{instance_id}", timeout=10
     ).json()
     return document if document["runtimeStatus"] not in ("Pending", "Running") else None
+
+
+def test_a_crash_counts_as_survived_only_when_its_run_completes_as_it_should(
+    harness: Harness,
+) -> None:
+    # Planted: the engine that restarts after a crash has lost the store (a state directory
+    # that does not persist). The same crashes happen; none is survived. Records kept out
+    # of the session's table.
+    scenario = ENGINE_SCENARIOS["cancelled"]
+    request = harness.request(JOB, options=OPTIONS)
+    expected = {"jobId": JOB, "outcome": "cancelled", "finalStatus": "Cancelled"}
+    found = {}
+    for planted in (False, True):
+        _prepare(harness, scenario)
+        fresh = Harness(harness.simulator, harness.token)
+
+        def engine(crash_at: int | None, fresh: Harness = fresh, planted: bool = planted) -> Any:
+            if planted and crash_at != 1:
+                fresh = Harness(harness.simulator, harness.token)  # a new, empty store
+            return fresh.engine(crash_at)
+
+        instance_id = fresh.engine().start_new(ORCHESTRATION, instance_id_for(request), request)
+        outcome = run_with_crashes(engine, [1, 4])
+        status = outcome.engine.get_status(instance_id)
+        output = status.output if status and isinstance(status.output, dict) else {}
+        records = SuiteRecords("crashes", Evidence())
+        for message in outcome.crashes:
+            records.add(
+                "crash",
+                level="engine",
+                message=message,
+                runtimeStatus=status.runtime_status.value if status else None,
+                result={k: output.get(k) for k in expected} if output else None,
+                expected=expected,
+            )
+        found[planted] = (len(outcome.crashes), records.figures()["crashes_survived"])
+    # (crashes that happened, crashes survived): with the store kept, both; without, none
+    # (the first crash loses the run, so the second engine has nothing left to crash on).
+    assert found[False] == (2, 2) and found[True][0] >= 1 and found[True][1] == 0, found

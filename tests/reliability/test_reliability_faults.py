@@ -28,10 +28,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import pytest
+from requests.adapters import HTTPAdapter
 
+from dataplane import client as client_module
 from dataplane.client import close_sessions
 from devtools.simulator import Options, SimulatorServer
 from tests.conftest import SIM_TOKEN
+from tests.support.evidence import Evidence
 from tests.support.orchestration import Harness, Run
 from tests.support.reliability import SCALE, SuiteRecords
 
@@ -372,3 +375,25 @@ def test_broken_body_of_an_unapplied_cancel_is_retried(
     keep_run(run, records)
     assert run.outputs["outcome"] == "cancelled"
     assert [c["status"] for c in run.calls("Jobs_Cancel")] == [200, 204]
+
+
+def test_refusals_are_counted_where_the_transport_saw_them(
+    matrix_harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Planted: a client that retries a refused connect twice inside one attempt. The figure
+    # comes from the socket layer, so it moves (3 refusals for 1 attempt), and the scenario's
+    # check refuses what the transport saw. Records kept out of the session's table.
+    class RetryingAdapter(HTTPAdapter):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **{**kwargs, "max_retries": 2})
+
+    monkeypatch.setattr(client_module, "HTTPAdapter", RetryingAdapter)
+    refused = next(f for f in FAULTS if f.kind == "refused")
+    scenario = Scenario("getJob", refused, 1)
+    with SimulatorServer(0, options=Options(token=SIM_TOKEN), manual_clock=True) as own:
+        run, refused_at = run_scenario(Harness(own, matrix_harness.token), scenario, monkeypatch)
+        planted = SuiteRecords("faults", Evidence())
+        with pytest.raises(AssertionError):
+            check_scenario(run, scenario, refused_at, planted)
+    assert len(refused_at) == 3, refused_at
+    assert planted.figures()["faults_injected"] == 3

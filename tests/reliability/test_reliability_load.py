@@ -111,6 +111,9 @@ def test_many_cancellations_at_once_with_duplicates(
     assert found["disallowed_requests"] == 0
     # Duplicates and racing starts must never make a second cancel: counted from the log.
     assert found["cancels_sent_again"] == 0, found
+    # Every duplicate request was answered with the run the first one started (measured from
+    # the answers and the instances the store holds).
+    assert found["duplicate_requests"] == len(sends) - len(jobs), found
     for job, document in zip(jobs, documents, strict=True):
         assert document["runtimeStatus"] == "Completed", document
         outputs = document["outputs"]
