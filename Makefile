@@ -44,12 +44,14 @@ bench: venv
 	$(PY) -m bench $(BENCH_ARGS)
 
 # Full-size reliability suites (fault matrix, crashes, fuzzing, secrets, 200-job load), then
-# the table of figures the tests recorded. `make test` runs the same suites at bounded sizes.
+# the table of figures the tests recorded, also written into docs/reliability.md (commit, date
+# and every figure of this run, passed or not). `make test` runs the same suites at bounded sizes.
 .PHONY: reliability
 reliability: venv
 	@mkdir -p .pytest_cache/reliability
 	RELIABILITY_SCALE=full RELIABILITY_REPORT=.pytest_cache/reliability/last-full.json \
 		$(PY) -m pytest tests/reliability -p no:cacheprovider -q -o timeout=900; \
 		status=$$?; \
-		$(PY) -m tests.support.reliability_report .pytest_cache/reliability/last-full.json \
+		$(PY) -m tests.support.reliability_report --write docs/reliability.md \
+			.pytest_cache/reliability/last-full.json \
 		&& exit $$status

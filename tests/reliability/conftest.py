@@ -15,6 +15,7 @@ import pytest
 
 from tests.support.reliability import (
     OUTCOMES,
+    RUN,
     DecoyServer,
     OutboundGuard,
     SuiteRecords,
@@ -51,6 +52,11 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         return
     if report.when == "call" or (report.when == "setup" and not report.passed):
         OUTCOMES.add(_suite_of(report.nodeid), report.outcome, report.duration)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Note when the session began, and on which commit."""
+    RUN.begin()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -21,9 +21,13 @@ import http.server
 import json
 import logging
 import os
+import platform
 import socket
+import subprocess
 import threading
+import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -126,9 +130,57 @@ class SuiteRecords:
         return figures(self.mine)
 
 
+@dataclass
+class RunInfo:
+    """Where and when the session ran: the commit (and whether the tree had changes beside
+    it), the start, the wall time, the interpreter and the cores."""
+
+    commit: str = "unknown"
+    changed: bool = False
+    started_at: str = ""
+    _began: float = 0.0
+
+    def begin(self) -> None:
+        """Read the commit and start the clock."""
+        self._began = time.monotonic()
+        self.started_at = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        self.commit = _git("rev-parse", "--short=12", "HEAD") or "unknown"
+        self.changed = bool(_git("status", "--porcelain", "--untracked-files=no"))
+
+    def describe(self) -> dict[str, Any]:
+        """The JSON-ready facts of the run, so far."""
+        return {
+            "commit": self.commit,
+            "uncommittedChanges": self.changed,
+            "startedAt": self.started_at,
+            "wallSeconds": round(time.monotonic() - self._began, 1) if self._began else None,
+            "python": platform.python_version(),
+            "cores": os.cpu_count(),
+        }
+
+
+def _git(*args: str) -> str:
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+RUN = RunInfo()
+
+
 def session_document() -> dict[str, Any]:
-    """What the report file holds: the scale, every test outcome and every record."""
-    return {"scale": SCALE, "outcomes": OUTCOMES.suites, "records": EVIDENCE.records}
+    """What the report file holds: the scale, the run's facts, every test outcome and every
+    record."""
+    return {
+        "scale": SCALE,
+        "run": RUN.describe(),
+        "outcomes": OUTCOMES.suites,
+        "records": EVIDENCE.records,
+    }
 
 
 def report_path() -> Path:
