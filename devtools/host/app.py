@@ -23,7 +23,13 @@ from .http_functions import HttpFunctions
 from .invoker import FunctionInvoker
 from .metadata import FunctionIndex, index_app
 from .server import HostHTTPServer, Router
-from .settings import SettingsFileError, apply_settings, read_host_json, read_local_settings
+from .settings import (
+    LOCAL_SETTINGS,
+    SettingsFileError,
+    apply_settings,
+    read_host_json,
+    read_local_settings,
+)
 
 log = logging.getLogger("devtools.host")
 
@@ -71,8 +77,17 @@ class Host:
     def __init__(self, options: HostOptions) -> None:
         """Read settings into os.environ, load and index the app, bind the port."""
         app_dir = options.app_dir.resolve()
-        applied = apply_settings(read_local_settings(app_dir), os.environ)
-        log.info("app settings from local.settings.json: %d applied", len(applied))
+        if (app_dir / LOCAL_SETTINGS).is_file():
+            applied = apply_settings(read_local_settings(app_dir), os.environ)
+            log.info("app settings from local.settings.json: %d applied", len(applied))
+        else:
+            log.warning(
+                "%s not found in %s: only the environment's settings apply (copy "
+                "local.settings.sample.json to %s to start from a working local set)",
+                LOCAL_SETTINGS,
+                app_dir,
+                LOCAL_SETTINGS,
+            )
         config = read_host_json(app_dir)
         try:
             policy = start_policy(config.overridable_existing_instance_states)

@@ -18,7 +18,7 @@ from azure.functions.http import HttpRequestConverter, HttpResponseConverter
 
 from .client_binding import DurableEndpoints, client_binding_json
 from .invoker import FunctionInvoker
-from .messages import Request, Response, text_response
+from .messages import Request, Response, problem_response, text_response
 from .metadata import HTTP_TRIGGER, FunctionIndex, FunctionInfo
 from .routes import RouteTemplate, compile_template
 
@@ -51,6 +51,11 @@ class HttpFunctions:
             routes.append(_Route(function, compile_template(function.http.route)))
         self._routes = sorted(routes, key=lambda r: r.template.specificity, reverse=True)
 
+    @property
+    def prefix_path(self) -> str:
+        """``/api`` (the route prefix as a path)."""
+        return f"/{self._prefix}" if self._prefix else ""
+
     def owns(self, path: str) -> bool:
         """True when ``path`` is under the route prefix."""
         if not self._prefix:
@@ -62,15 +67,23 @@ class HttpFunctions:
     def handle(self, request: Request) -> Response:
         """Invoke the matching function, or answer 404."""
         relative = request.path.strip("/")[len(self._prefix) :].strip("/")
+        methods: set[str] = set()
         for route in self._routes:
             params = route.template.match(relative)
             if params is None:
                 continue
             assert route.function.http is not None
             if request.method.upper() not in route.function.http.methods:
+                methods.update(route.function.http.methods)
                 continue  # the host's router treats a method mismatch as no match
             return self._invoke(route.function, request, params)
-        return text_response(404)
+        # Still a 404, as the Functions host answers, but one that says what went wrong.
+        shown = f"{request.method.upper()} {request.path}"
+        if methods:
+            detail = f"{shown}: this route answers {', '.join(sorted(methods))} only"
+        else:
+            detail = f"{shown}: no function of the app has this route"
+        return problem_response(404, "Not Found", detail)
 
     def _invoke(self, function: FunctionInfo, request: Request, params: dict[str, str]) -> Response:
         http_request = to_http_request(request, params)
