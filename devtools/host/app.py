@@ -8,7 +8,7 @@ import logging
 import os
 import secrets
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -48,6 +48,8 @@ class HostOptions:
     activity_workers: int = 8
     #: Model the Azure Storage backend's idle queue polling (host.json's maximum interval).
     queue_polling: bool = False
+    #: Check this function key on FUNCTION-level routes, as Azure does (None: no check).
+    function_key: str | None = field(default=None, repr=False)
 
     @property
     def resolved_state_dir(self) -> Path:
@@ -119,12 +121,19 @@ class Host:
             system_key=secrets.token_urlsafe(32),
         )
         self.server.router = Router(
-            HttpFunctions(self.index, self.invoker, self.endpoints, config.route_prefix),
+            HttpFunctions(
+                self.index,
+                self.invoker,
+                self.endpoints,
+                config.route_prefix,
+                options.function_key,
+            ),
             DurableApi(self.engine, self.endpoints),
             EventGridEndpoint(self.index, self.invoker, self.endpoints),
             [f.describe() for f in self.index.functions],
         )
         self._route_prefix = config.route_prefix
+        self._keys_checked = options.function_key is not None
         self._started = False
 
     @property
@@ -142,13 +151,14 @@ class Host:
             if function.http is not None:
                 methods = ",".join(function.http.methods)
                 log.info(
-                    "%s: [%s] %s/%s/%s (authLevel %s, not enforced)",
+                    "%s: [%s] %s/%s/%s (authLevel %s, %s)",
                     function.name,
                     methods,
                     self.url,
                     self._route_prefix,
                     function.http.route,
                     function.http.auth_level,
+                    "keys checked" if self._keys_checked else "not enforced",
                 )
             else:
                 log.info("%s: %s", function.name, function.trigger_type)
