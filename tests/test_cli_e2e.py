@@ -148,8 +148,12 @@ def test_a_job_that_does_not_exist_fails_with_exit_status_2(
 def test_a_dry_run_then_a_real_run_of_50_jobs_then_csv_results(
     keyed_host: HostProcess, sim: SimulatorServer
 ) -> None:
-    chosen = {sim.seed_job(lifecycle=QUICK, details={"target": "ionq.simulator"}) for _ in range(50)}
-    others = [sim.seed_job(lifecycle=QUICK, details={"target": "rigetti.sim.qvm"}) for _ in range(3)]
+    chosen = {
+        sim.seed_job(lifecycle=QUICK, details={"target": "ionq.simulator"}) for _ in range(50)
+    }
+    others = [
+        sim.seed_job(lifecycle=QUICK, details={"target": "rigetti.sim.qvm"}) for _ in range(3)
+    ]
 
     dry = cli(keyed_host, "jobs", "--target", "ionq.simulator", "--dry-run", "--json")
     assert dry.status == 0, dry.stderr
@@ -182,7 +186,9 @@ def test_a_dry_run_then_a_real_run_of_50_jobs_then_csv_results(
     assert {row["finalStatus"] for row in rows} == {"Cancelled"}
 
 
-def test_list_running_shows_a_run_still_going(keyed_host: HostProcess, sim: SimulatorServer) -> None:
+def test_list_running_shows_a_run_still_going(
+    keyed_host: HostProcess, sim: SimulatorServer
+) -> None:
     stuck = sim.seed_job(lifecycle="stuck-cancelling")
     body = {
         "subscriptionId": DEFAULT_SUBSCRIPTION_ID,
@@ -235,7 +241,9 @@ def test_an_unreachable_app_is_a_connection_error(keyed_host: HostProcess) -> No
     assert "QUANTUM_CANCEL_APP" in done.stderr
 
 
-def test_a_bad_workspace_string_is_a_usage_error(keyed_host: HostProcess, sim: SimulatorServer) -> None:
+def test_a_bad_workspace_string_is_a_usage_error(
+    keyed_host: HostProcess, sim: SimulatorServer
+) -> None:
     job = sim.seed_job(lifecycle=QUICK)
     shape = cli(keyed_host, "job", job, "--workspace", "not-a-workspace")
     assert shape.status == 1
