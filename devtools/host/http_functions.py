@@ -24,7 +24,8 @@ from .metadata import HTTP_TRIGGER, FunctionIndex, FunctionInfo
 from .routes import RouteTemplate, compile_template
 
 log = logging.getLogger(__name__)
-#: Where a caller puts a function key (or in the ``code`` query parameter).
+#: Where a caller puts a function key, or in the ``code`` query parameter (the Functions host's
+#: AuthenticationLevelHandler: FunctionsKeyHeaderName, FunctionsKeyQueryParamName).
 KEY_HEADER = "x-functions-key"
 
 
