@@ -153,6 +153,7 @@ ISOLATED_SETTINGS = (
     "QUANTUM_LOCATION",
     "QUANTUM_API_VERSION",
     "JOB_ALERT_EVENT_TYPES",
+    "DEVHOST_FUNCTION_KEY",  # a key check is asked for explicitly (env=...), never inherited
 )
 _IDENTITY_PREFIXES = ("AZURE_", "IDENTITY_", "MSI_")
 
