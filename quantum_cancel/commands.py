@@ -82,7 +82,7 @@ def cancel_job(client: AppClient, screen: Screen, workspace: dict[str, str], job
     """``job JOB_ID``: start (or find) the job's run and follow it to its end."""
     started = client.post("cancel-running-job", {**workspace, "jobId": job_id}).body
     screen.say(f"run {started['id']} for job {job_id}")
-    final = follow_status(client, screen, started["statusUrl"], job_line)
+    final = follow_status(client, screen, status_url_of(started), job_line)
     if screen.as_json:
         screen.json(final)
         return exit_status(final)
@@ -189,8 +189,19 @@ def start_bulk(
     kind = "dry run" if request["dryRun"] else "run"
     screen.say(f"{kind} {started['id']}")
     if live_bar:
-        return follow_bulk(client, screen, started["statusUrl"])
-    return follow_status(client, screen, started["statusUrl"], bulk_line)
+        return follow_bulk(client, screen, status_url_of(started))
+    return follow_status(client, screen, status_url_of(started), bulk_line)
+
+
+def status_url_of(started: dict[str, Any]) -> str:
+    """The app's own status URL from a 202 answer (never the system-key check-status URL)."""
+    url = started.get("statusUrl")
+    if not isinstance(url, str):
+        raise CliError(
+            "the app's answer carries no statusUrl: the app is older than this CLI; "
+            "deploy the current version"
+        )
+    return url
 
 
 def confirm(question: str) -> bool:
@@ -411,7 +422,7 @@ def sweep_guardrails(client: AppClient, screen: Screen, dry_run: bool) -> int:
         raise CliError(f"no sweep started: {problem_text(answer.body)} (fix GUARDRAIL_POLICY)")
     document: dict[str, Any] = answer.body
     if answer.status == 202:
-        document = follow_status(client, screen, document["statusUrl"], _sweep_line)
+        document = follow_status(client, screen, status_url_of(document), _sweep_line)
     if screen.as_json:
         screen.json(document)
     else:
