@@ -178,12 +178,31 @@ def test_a_dry_run_then_a_real_run_of_50_jobs_then_csv_results(
     assert [cancel_requests(sim, job) for job in chosen] == [1] * 50
     assert [cancel_requests(sim, job) for job in others] == [0, 0, 0]
 
+    status = cli(keyed_host, "status", instance_id.group(1), "--json")
+    assert status.status == 0 and status.json()["outputs"]["outcomes"]["cancelled"] == 50
+    table = cli(keyed_host, "results", instance_id.group(1))
+    assert table.status == 0 and "50 jobs" in table.stdout
     results = cli(keyed_host, "results", instance_id.group(1), "--format", "csv")
     assert results.status == 0, results.stderr
     rows = list(csv.DictReader(io.StringIO(results.stdout)))
     assert {row["jobId"] for row in rows} == chosen
     assert {row["outcome"] for row in rows} == {"cancelled"}
     assert {row["finalStatus"] for row in rows} == {"Cancelled"}
+
+
+def test_named_jobs_from_a_file_and_one_selector_only(
+    keyed_host: HostProcess, sim: SimulatorServer, tmp_path: Path
+) -> None:
+    named = [sim.seed_job(lifecycle=QUICK) for _ in range(3)]
+    ids = tmp_path / "ids.txt"
+    ids.write_text("# the jobs to stop\n" + "\n".join(named) + "\n\n", encoding="utf-8")
+    dry = cli(keyed_host, "jobs", "--ids", str(ids), "--dry-run", "--json")
+    assert dry.status == 0, dry.stderr
+    assert dry.json()["dryRun"]["outputs"]["matched"] == 3
+    both = cli(keyed_host, "jobs", "--ids", str(ids), "--target", "ionq.simulator", "--yes")
+    assert both.status == 1
+    assert "exactly one of" in both.stderr
+    assert sum(cancel_requests(sim, job) for job in named) == 0
 
 
 def test_list_running_shows_a_run_still_going(
