@@ -116,6 +116,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return commands.run(args, client, screen, workspace)
     except CliError as error:
         screen.errors.print(f"quantum-cancel: {error.message}", markup=False, soft_wrap=True)
+        if screen.as_json:
+            # Scripts get a document on stdout even when the command could not run.
+            screen.json({"error": error.message, "exitStatus": error.status})
         return error.status
     except KeyboardInterrupt:
         screen.errors.print(

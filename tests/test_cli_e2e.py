@@ -258,6 +258,10 @@ def test_an_unreachable_app_is_a_connection_error(keyed_host: HostProcess) -> No
     assert done.status == 1
     assert f"cannot reach the app at http://127.0.0.1:{closed_port}" in done.stderr
     assert "QUANTUM_CANCEL_APP" in done.stderr
+    scripted = cli(f"http://127.0.0.1:{closed_port}", "list", "--json")
+    assert scripted.status == 1
+    assert scripted.json()["exitStatus"] == 1
+    assert "cannot reach the app" in scripted.json()["error"]
 
 
 def test_a_bad_workspace_string_is_a_usage_error(
