@@ -90,11 +90,14 @@ def bulk_line(document: dict[str, Any]) -> str:
 
 
 class _Rate(ProgressColumn):
-    """Jobs finished per second (rich's own speed columns count bytes)."""
+    """Jobs finished per second since the run began (rich's own speed columns count bytes,
+    and its sampled speed is empty when a whole page of jobs is confirmed at once)."""
 
     def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:.1f} jobs/s" if speed else "- jobs/s")
+        elapsed = task.finished_time or task.elapsed
+        if not elapsed or not task.completed:
+            return Text("- jobs/s")
+        return Text(f"{task.completed / elapsed:.1f} jobs/s")
 
 
 def follow_bulk(client: AppClient, screen: Screen, status_url: str) -> dict[str, Any]:

@@ -323,6 +323,7 @@ def test_a_terminal_gets_a_progress_bar_that_ends_at_100_percent(
     frames = drawn.split("\r\x1b[2K")
     assert len(frames) > 2, drawn  # redrawn in place as the run went on
     assert "100%" in frames[-1] and "20/20" in frames[-1], frames[-1]
+    assert re.search(r"\d+\.\d jobs/s", frames[-1]), frames[-1]  # a rate, measured
     assert "100%" not in frames[1]
 
 
