@@ -5,8 +5,9 @@ PYTHON ?= $(shell scripts/find-python)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+LOCAL_STAMP := $(VENV)/.installed-local
 
-.PHONY: venv check test demo clean bench
+.PHONY: venv check test demo serve clean bench
 
 venv: $(STAMP)
 
@@ -15,7 +16,7 @@ venv: $(STAMP)
 LEGACY_FUNCTIONS := azure-functions==1.24.0
 LEGACY_DIR := $(VENV)/legacy-wheels
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-local.txt requirements-dev.txt
 	@test -n "$(PYTHON)" || { echo "no supported Python found" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -36,8 +37,23 @@ test: venv
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
-demo: venv
+# The local stack needs only the app's packages, the devtools' and the CLI (requirements-local.txt,
+# plus this project installed for the quantum-cancel command), not the lint and scan toolchain.
+$(LOCAL_STAMP): requirements.txt requirements-local.txt pyproject.toml
+	@test -n "$(PYTHON)" || { echo "no supported Python found" >&2; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-local.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	@touch $(LOCAL_STAMP)
+
+demo: $(LOCAL_STAMP)
 	$(PY) -m devtools.demo
+
+# The simulator with running jobs on two targets and devtools.host, until Ctrl-C; prints the
+# quantum-cancel and curl commands to paste. Other ports: make serve SERVE_ARGS='--port 7072'.
+serve: $(LOCAL_STAMP)
+	$(PY) -m devtools.serve $(SERVE_ARGS)
 
 # Performance benchmarks (about 10 minutes); `make bench BENCH_ARGS=--quick` for a short run.
 bench: venv

@@ -7,11 +7,13 @@ from activities.jobs import bp as job_activities
 from orchestrators.cancel_jobs import bp as bulk_orchestration
 from orchestrators.cancel_running_job import bp as cancel_orchestration
 from triggers.bulk_api import bp as bulk_api
+from triggers.cancellations import bp as cancellations
 from triggers.http_api import bp as http_api
 from triggers.job_alerts import bp as job_alerts
 
 app = df.DFApp()
 app.register_functions(http_api)
+app.register_functions(cancellations)
 app.register_functions(job_alerts)
 app.register_functions(cancel_orchestration)
 app.register_functions(job_activities)

@@ -29,9 +29,10 @@ import requests
 from azure.core.exceptions import ClientAuthenticationError
 from requests.adapters import HTTPAdapter
 
-from .auth import TokenProvider
+from .auth import NoCredential, TokenProvider
 from .errors import (
     ConnectError,
+    CredentialMissing,
     InvalidResponse,
     QuantumError,
     RequestTimeout,
@@ -257,6 +258,8 @@ class QuantumJobsClient:
     def _send(self, operation: str, method: str, url: str) -> requests.Response:
         try:
             token = self._credential.token()
+        except NoCredential as exc:
+            raise CredentialMissing(operation, str(exc)) from exc
         except ClientAuthenticationError as exc:
             # The identity endpoint refused, timed out or failed: as transient as a dropped
             # connection, and retried the same way.

@@ -5,7 +5,8 @@
     │   ├── InvalidParameter          a path parameter breaks the spec's pattern
     │   ├── EndpointNotAllowed        the token would go somewhere other than Azure Quantum
     │   ├── UnsupportedApiVersion     malformed, or a version whose cancel verb is not known
-    │   └── TokenUnreadable           the caller's sealed token opens with no key
+    │   ├── TokenUnreadable           the caller's sealed token opens with no key
+    │   └── CredentialMissing         no caller token, and no identity where the app runs
     ├── TransportError                transient: no usable HTTP response
     │   ├── ConnectError              refused, reset, DNS, TLS
     │   ├── RequestTimeout            connect or read timeout
@@ -94,6 +95,11 @@ class UnsupportedApiVersion(RequestRejected):
 
 class TokenUnreadable(RequestRejected):
     """The caller's sealed token opens with none of the keys (see dataplane.sealing)."""
+
+
+class CredentialMissing(RequestRejected):
+    """The request carries no token and the app has no identity to sign in with here: a
+    setting is missing, which no retry can fix; the message says what to set."""
 
 
 class TransportError(QuantumError):

@@ -153,6 +153,7 @@ ISOLATED_SETTINGS = (
     "QUANTUM_LOCATION",
     "QUANTUM_API_VERSION",
     "JOB_ALERT_EVENT_TYPES",
+    "DEVHOST_FUNCTION_KEY",  # a key check is asked for explicitly (env=...), never inherited
 )
 _IDENTITY_PREFIXES = ("AZURE_", "IDENTITY_", "MSI_")
 
@@ -169,14 +170,16 @@ def start_host(
     log_level: str = "INFO",
     queue_polling: bool = False,
     store_journal: Path | None = None,
+    port: int = 0,
 ) -> ServerProcess:
     """Start ``python -m devtools.host`` on a free port and wait until it listens.
 
     ``quantum_endpoint`` becomes QUANTUM_ENDPOINT (the simulator's URL), ``allow_loopback``
-    QUANTUM_ALLOW_LOOPBACK; ``env`` adds or overrides variables. The app's identity never goes
-    looking for a real token service (IMDS at 169.254.169.254, a developer's Azure login): it
-    asks the simulator's loopback identity endpoint, or a closed loopback port without one.
-    ``store_journal`` makes the host append every state it stores to that file.
+    QUANTUM_ALLOW_LOOPBACK; ``env`` adds or overrides variables; ``port`` 0 picks a free one.
+    The app's identity never goes looking for a real token service (IMDS at 169.254.169.254, a
+    developer's Azure login): it asks the simulator's loopback identity endpoint, or a closed
+    loopback port without one. ``store_journal`` makes the host append every state it stores
+    to that file.
     """
     state_dir.mkdir(parents=True, exist_ok=True)
     environment = {
@@ -200,7 +203,7 @@ def start_host(
         handle, name = tempfile.mkstemp(prefix="devhost-", suffix=".log", dir=state_dir)
         os.close(handle)
         log_path = Path(name)
-    args = ["devtools.host", "--port", "0", "--app-dir", str(app_dir)]
+    args = ["devtools.host", "--port", str(port), "--app-dir", str(app_dir)]
     args += ["--state-dir", str(state_dir), "--log-level", log_level]
     if queue_polling:
         args.append("--queue-polling")

@@ -127,10 +127,18 @@ def cancel_running_job(
             FailedRun(
                 jobId=request["jobId"],
                 failure=_failure_text(context, request, error)[:MAX_FAILURE_MESSAGE],
-                progress=context.custom_status,
+                progress=_settled(context.custom_status),
             )
         )
         return None
+
+
+def _settled(progress: Any) -> Any:
+    """The progress a failed run keeps: where it stopped, without a pending retry that will
+    never come (the run's error says why it stopped)."""
+    if isinstance(progress, dict):
+        return {key: value for key, value in progress.items() if key != "retrying"}
+    return progress
 
 
 def _end_failed(context: df.DurableOrchestrationContext, failed: FailedRun) -> NoReturn:

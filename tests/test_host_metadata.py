@@ -71,6 +71,8 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
             ("start_cancel_jobs", "POST", "cancel-jobs"),
             ("get_cancel_jobs_status", "GET", "cancel-jobs/{instanceId}"),
             ("get_cancel_jobs_results", "GET", "cancel-jobs/{instanceId}/jobs"),
+            ("list_cancellations", "GET", "cancellations"),
+            ("find_cancel_running_job", "GET", "cancel-running-job"),
         )
     },
     "cancel_jobs": [{"direction": "IN", "type": "orchestrationTrigger", "name": "context"}],
@@ -117,6 +119,8 @@ def test_host_index_reads_routes_methods_and_auth_levels() -> None:
         "get_job": ("activityTrigger", None),
         "cancel_job": ("activityTrigger", None),
         "start_cancel_jobs": ("httpTrigger", ("cancel-jobs", ("POST",), "function")),
+        "list_cancellations": ("httpTrigger", ("cancellations", ("GET",), "function")),
+        "find_cancel_running_job": ("httpTrigger", ("cancel-running-job", ("GET",), "function")),
         "get_cancel_jobs_status": (
             "httpTrigger",
             ("cancel-jobs/{instanceId}", ("GET",), "function"),

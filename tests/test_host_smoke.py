@@ -38,14 +38,67 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostProcess]:
         process.stop()
 
 
-def test_unknown_route_is_404(host: HostProcess) -> None:
-    assert requests.get(host.url + "/api/no-such-route", timeout=TIMEOUT).status_code == 404
-    assert requests.get(host.url + "/elsewhere", timeout=TIMEOUT).status_code == 404
+def test_unknown_route_is_404_saying_so(host: HostProcess) -> None:
+    unknown = requests.get(host.url + "/api/no-such-route", timeout=TIMEOUT)
+    assert unknown.status_code == 404
+    assert unknown.headers["Content-Type"] == "application/problem+json"
+    assert unknown.json()["detail"] == (
+        "GET /api/no-such-route: no function of the app has this route"
+    )
+    elsewhere = requests.get(host.url + "/elsewhere", timeout=TIMEOUT)
+    assert elsewhere.status_code == 404
+    assert "/elsewhere" in elsewhere.json()["detail"]
+    assert "under /api/" in elsewhere.json()["detail"]
 
 
-def test_wrong_method_is_404_like_the_functions_host(host: HostProcess) -> None:
-    response = requests.get(host.url + "/api/cancel-running-job", timeout=TIMEOUT)
+def test_wrong_method_is_404_like_the_functions_host_and_names_the_methods(
+    host: HostProcess,
+) -> None:
+    response = requests.delete(host.url + "/api/cancel-running-job", timeout=TIMEOUT)
     assert response.status_code == 404
+    assert response.json()["detail"] == (
+        "DELETE /api/cancel-running-job: this route answers GET, POST only"
+    )
+
+
+def test_a_chunked_json_body_is_read(host: HostProcess) -> None:
+    def chunks() -> Iterator[bytes]:
+        # A generator body makes requests send Transfer-Encoding: chunked.
+        yield b'{"subscriptionId": "nope",'
+        yield b' "jobId": "not-a-guid"}'
+
+    response = requests.post(host.url + "/api/cancel-running-job", data=chunks(), timeout=TIMEOUT)
+    assert response.status_code == 400
+    names = {p["name"] for p in response.json()["invalid-params"]}
+    # The body was read as JSON: the fields are judged, not "body must be a JSON object".
+    assert "body" not in names
+    assert {"subscriptionId", "jobId", "resourceGroupName"} <= names
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_an_over_large_body_gets_a_problem_document(host: HostProcess, chunked: bool) -> None:
+    from devtools.host.server import MAX_BODY_BYTES
+
+    big = b"x" * (MAX_BODY_BYTES + 1)
+    data: Any = iter([big[: len(big) // 2], big[len(big) // 2 :]]) if chunked else big
+    response = requests.post(host.url + "/api/cancel-running-job", data=data, timeout=TIMEOUT)
+    assert response.status_code == 413
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert response.json()["invalid-params"] == [
+        {"name": "body", "reason": f"must be at most {MAX_BODY_BYTES} bytes"}
+    ]
+    # The app's own limit answers the same kind of document, naming the body.
+    app_limit = requests.post(
+        host.url + "/api/cancel-running-job", data=b" " * (64 * 1024 + 1), timeout=TIMEOUT
+    )
+    assert app_limit.json()["invalid-params"][0]["name"] == "body"
+
+
+def test_a_missing_local_settings_file_is_said(host: HostProcess) -> None:
+    # The module's host runs from the project root, where local.settings.json is git-ignored.
+    if Path(host_support.__file__).resolve().parents[2].joinpath("local.settings.json").exists():
+        pytest.skip("this checkout has a local.settings.json")
+    assert "local.settings.json not found" in host.log_text()
 
 
 def test_invalid_body_is_400_problem_json(host: HostProcess) -> None:

@@ -202,6 +202,48 @@ def test_retries_are_bounded(harness: Harness) -> None:
     assert len(run.calls("Jobs_Get")) == 6
     assert run.calls("Jobs_Cancel") == []
     assert "Jobs_Get failed with HTTP 500" in status.output
+    # The failed run's progress says where it stopped, not a retry that will never come.
+    assert status.custom_status["phase"] == "getJob"
+    assert "retrying" not in status.custom_status
+
+
+def test_no_token_and_no_identity_fails_at_once_saying_what_to_set(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from azure.identity import DefaultAzureCredential
+
+    from dataplane import auth
+
+    for name in ("IDENTITY_ENDPOINT", "IDENTITY_HEADER", "MSI_ENDPOINT", "MSI_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    for name in [n for n in os.environ if n.startswith("AZURE_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setattr(auth, "_identity", {})
+    # A developer's own logins (Azure CLI, VS Code, …) are outside the test's control: only
+    # the sources a bare machine has stay in the chain.
+    monkeypatch.setattr(
+        auth,
+        "identity_credential",
+        lambda client_id: DefaultAzureCredential(
+            exclude_cli_credential=True,
+            exclude_developer_cli_credential=True,
+            exclude_powershell_credential=True,
+            exclude_shared_token_cache_credential=True,
+            exclude_visual_studio_code_credential=True,
+        ),
+    )
+    start_executing(harness)
+    request = harness.request(JOB)
+    request.pop("sealedToken")  # type: ignore[misc]
+    run = harness.run(request)
+    status = run.status
+    assert status.runtime_status.value == "Failed"
+    error = str(status.output)
+    assert "Jobs_Get failed with CredentialMissing" in error
+    assert "permanent error, not retried; 1 attempt" in error
+    for setting in ("authToken", "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "AZURE_CLIENT_ID"):
+        assert setting in error
+    assert harness.simulator.requests() == []
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -64,8 +65,35 @@ async def start_from_request(
         finished = await wait_for_finish(client, instance_id, wait)
         if finished is not None:
             return json_answer(200, finished)
-    response: func.HttpResponse = client.create_check_status_response(req, instance_id)
-    return response
+    return check_status_answer(req, client, instance_id)
+
+
+def check_status_answer(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient, instance_id: str
+) -> func.HttpResponse:
+    """The extension's 202 check-status answer, plus ``statusUrl``: the app's own status
+    route of the run (the start route's path followed by the instance id), which needs the
+    function key and not the extension's system key."""
+    answer: func.HttpResponse = client.create_check_status_response(req, instance_id)
+    payload = json.loads(answer.get_body())
+    payload["statusUrl"] = f"{request_url_path(req)}/{instance_id}"
+    return func.HttpResponse(
+        json.dumps(payload), status_code=answer.status_code, headers=dict(answer.headers)
+    )
+
+
+def request_url_path(req: func.HttpRequest) -> str:
+    """The request's URL without its query string (which may carry the function key)."""
+    parts = urlsplit(req.url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+
+
+def api_url(req: func.HttpRequest, own_route: str, route: str) -> str:
+    """The URL of the app's ``route``, next to ``own_route`` where ``req`` arrived; the route
+    prefix (host.json) is whatever the request's URL shows before ``own_route``."""
+    here = request_url_path(req)
+    root = here[: -len(own_route)] if here.lower().endswith("/" + own_route) else here + "/"
+    return root + route
 
 
 def settings_or_problem() -> Settings | func.HttpResponse:
@@ -87,6 +115,20 @@ def json_body(raw: bytes, problems: list[Problem]) -> Any:
     except (UnicodeDecodeError, ValueError, RecursionError):
         problems.append(Problem("body", "must be a JSON object (UTF-8)"))
         return _UNREADABLE
+
+
+def whole_number_param(
+    raw: str | None, name: str, limits: tuple[int, int], default: int, problems: list[Problem]
+) -> int:
+    """A whole-number query parameter within ``limits`` (``default`` when absent or invalid,
+    which is reported)."""
+    if raw is None:
+        return default
+    low, high = limits
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        problems.append(Problem(name, f"must be a whole number from {low} to {high}"))
+        return default
+    return int(raw)
 
 
 def _reject_constant(name: str) -> Any:

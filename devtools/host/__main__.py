@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from .app import Host, HostOptions
 from .metadata import FunctionIndexError
 from .settings import SettingsFileError
 
+#: The key to check, from the environment (keeps it off the process list).
+FUNCTION_KEY_ENV = "DEVHOST_FUNCTION_KEY"
 # Loggers that would print URLs with query strings or request details at INFO.
 _QUIET_LOGGERS = (
     "azure.core.pipeline.policies.http_logging_policy",
@@ -46,6 +49,13 @@ def parse_args(argv: list[str] | None = None) -> HostOptions:
         default=None,
         help="append every instance state the engine saves to this file, one JSON line each",
     )
+    parser.add_argument(
+        "--function-key",
+        default=os.environ.get(FUNCTION_KEY_ENV),
+        help="check function keys as Azure does: FUNCTION-level routes answer 401 without "
+        f"this key (x-functions-key header or code=); env {FUNCTION_KEY_ENV}; default: "
+        "no check, as with func start",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(),
@@ -61,6 +71,7 @@ def parse_args(argv: list[str] | None = None) -> HostOptions:
         activity_workers=args.activity_workers,
         queue_polling=args.queue_polling,
         store_journal=args.store_journal,
+        function_key=args.function_key or None,
     )
 
 

@@ -8,7 +8,7 @@ import logging
 import os
 import secrets
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -23,7 +23,13 @@ from .http_functions import HttpFunctions
 from .invoker import FunctionInvoker
 from .metadata import FunctionIndex, index_app
 from .server import HostHTTPServer, Router
-from .settings import SettingsFileError, apply_settings, read_host_json, read_local_settings
+from .settings import (
+    LOCAL_SETTINGS,
+    SettingsFileError,
+    apply_settings,
+    read_host_json,
+    read_local_settings,
+)
 
 log = logging.getLogger("devtools.host")
 
@@ -44,6 +50,8 @@ class HostOptions:
     queue_polling: bool = False
     #: Append every state the engine saves to this file (tests search every generation).
     store_journal: Path | None = None
+    #: Check this function key on FUNCTION-level routes, as Azure does (None: no check).
+    function_key: str | None = field(default=None, repr=False)
 
     @property
     def resolved_state_dir(self) -> Path:
@@ -73,8 +81,17 @@ class Host:
     def __init__(self, options: HostOptions) -> None:
         """Read settings into os.environ, load and index the app, bind the port."""
         app_dir = options.app_dir.resolve()
-        applied = apply_settings(read_local_settings(app_dir), os.environ)
-        log.info("app settings from local.settings.json: %d applied", len(applied))
+        if (app_dir / LOCAL_SETTINGS).is_file():
+            applied = apply_settings(read_local_settings(app_dir), os.environ)
+            log.info("app settings from local.settings.json: %d applied", len(applied))
+        else:
+            log.warning(
+                "%s not found in %s: only the environment's settings apply (copy "
+                "local.settings.sample.json to %s to start from a working local set)",
+                LOCAL_SETTINGS,
+                app_dir,
+                LOCAL_SETTINGS,
+            )
         config = read_host_json(app_dir)
         try:
             policy = start_policy(config.overridable_existing_instance_states)
@@ -106,12 +123,19 @@ class Host:
             system_key=secrets.token_urlsafe(32),
         )
         self.server.router = Router(
-            HttpFunctions(self.index, self.invoker, self.endpoints, config.route_prefix),
+            HttpFunctions(
+                self.index,
+                self.invoker,
+                self.endpoints,
+                config.route_prefix,
+                options.function_key,
+            ),
             DurableApi(self.engine, self.endpoints),
             EventGridEndpoint(self.index, self.invoker, self.endpoints),
             [f.describe() for f in self.index.functions],
         )
         self._route_prefix = config.route_prefix
+        self._keys_checked = options.function_key is not None
         self._started = False
 
     @property
@@ -129,13 +153,14 @@ class Host:
             if function.http is not None:
                 methods = ",".join(function.http.methods)
                 log.info(
-                    "%s: [%s] %s/%s/%s (authLevel %s, not enforced)",
+                    "%s: [%s] %s/%s/%s (authLevel %s, %s)",
                     function.name,
                     methods,
                     self.url,
                     self._route_prefix,
                     function.http.route,
                     function.http.auth_level,
+                    "keys checked" if self._keys_checked else "not enforced",
                 )
             else:
                 log.info("%s: %s", function.name, function.trigger_type)

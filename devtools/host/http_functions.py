@@ -8,6 +8,7 @@ that matches with a method the function does not accept is a 404, as in the Func
 
 from __future__ import annotations
 
+import hmac
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -18,11 +19,14 @@ from azure.functions.http import HttpRequestConverter, HttpResponseConverter
 
 from .client_binding import DurableEndpoints, client_binding_json
 from .invoker import FunctionInvoker
-from .messages import Request, Response, text_response
+from .messages import Request, Response, problem_response, text_response
 from .metadata import HTTP_TRIGGER, FunctionIndex, FunctionInfo
 from .routes import RouteTemplate, compile_template
 
 log = logging.getLogger(__name__)
+#: Where a caller puts a function key, or in the ``code`` query parameter (the Functions host's
+#: AuthenticationLevelHandler: FunctionsKeyHeaderName, FunctionsKeyQueryParamName).
+KEY_HEADER = "x-functions-key"
 
 
 @dataclass(frozen=True)
@@ -40,8 +44,12 @@ class HttpFunctions:
         invoker: FunctionInvoker,
         endpoints: DurableEndpoints,
         route_prefix: str,
+        function_key: str | None = None,
     ) -> None:
-        """Compile every HTTP trigger's route (most specific first)."""
+        """Compile every HTTP trigger's route (most specific first). With ``function_key``,
+        FUNCTION-level routes answer 401 to a request without it, as in Azure (``func start``
+        checks no key: the default)."""
+        self._function_key = function_key
         self._invoker = invoker
         self._endpoints = endpoints
         self._prefix = route_prefix.strip("/")
@@ -50,6 +58,11 @@ class HttpFunctions:
             assert function.http is not None
             routes.append(_Route(function, compile_template(function.http.route)))
         self._routes = sorted(routes, key=lambda r: r.template.specificity, reverse=True)
+
+    @property
+    def prefix_path(self) -> str:
+        """``/api`` (the route prefix as a path)."""
+        return f"/{self._prefix}" if self._prefix else ""
 
     def owns(self, path: str) -> bool:
         """True when ``path`` is under the route prefix."""
@@ -62,15 +75,32 @@ class HttpFunctions:
     def handle(self, request: Request) -> Response:
         """Invoke the matching function, or answer 404."""
         relative = request.path.strip("/")[len(self._prefix) :].strip("/")
+        methods: set[str] = set()
         for route in self._routes:
             params = route.template.match(relative)
             if params is None:
                 continue
             assert route.function.http is not None
             if request.method.upper() not in route.function.http.methods:
+                methods.update(route.function.http.methods)
                 continue  # the host's router treats a method mismatch as no match
+            if not self._key_accepted(route.function, request):
+                return Response(401)  # Azure's answer to a missing or wrong key: no body
             return self._invoke(route.function, request, params)
-        return text_response(404)
+        # Still a 404, as the Functions host answers, but one that says what went wrong.
+        shown = f"{request.method.upper()} {request.path}"
+        if methods:
+            detail = f"{shown}: this route answers {', '.join(sorted(methods))} only"
+        else:
+            detail = f"{shown}: no function of the app has this route"
+        return problem_response(404, "Not Found", detail)
+
+    def _key_accepted(self, function: FunctionInfo, request: Request) -> bool:
+        assert function.http is not None
+        if self._function_key is None or function.http.auth_level == "anonymous":
+            return True
+        offered = request.header(KEY_HEADER) or request.query_param("code") or ""
+        return hmac.compare_digest(offered.encode(), self._function_key.encode())
 
     def _invoke(self, function: FunctionInfo, request: Request, params: dict[str, str]) -> Response:
         http_request = to_http_request(request, params)

@@ -71,3 +71,14 @@ def text_response(status: int, text: str = "") -> Response:
     if not text:
         return Response(status)
     return Response(status, [("Content-Type", "text/plain; charset=utf-8")], text.encode())
+
+
+def problem_response(
+    status: int, title: str, detail: str, invalid: list[dict[str, str]] | None = None
+) -> Response:
+    """An RFC 9457 problem document from the host itself (routing, framing, size)."""
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    body["detail"] = detail
+    if invalid is not None:
+        body["invalid-params"] = invalid
+    return json_response(status, body, content_type="application/problem+json")

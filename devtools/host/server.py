@@ -16,7 +16,7 @@ from typing import Any
 from .durable_api import DurableApi
 from .event_grid import EventGridEndpoint
 from .http_functions import HttpFunctions
-from .messages import Request, Response, json_response, text_response
+from .messages import Request, Response, json_response, problem_response, text_response
 
 access_log = logging.getLogger("devtools.host.access")
 log = logging.getLogger(__name__)
@@ -25,8 +25,12 @@ RPC_PREFIX = "/durabletask"
 WEBHOOK_PREFIX = "/runtime/webhooks/durabletask"
 EVENT_GRID_PATH = "/runtime/webhooks/eventgrid"
 ADMIN_FUNCTIONS = "/admin/functions"
-#: Larger bodies are refused before they are read (the app itself caps at 64 KiB).
+#: Larger bodies are refused with a 413 problem document (the app's routes cap theirs at
+#: 64 KiB and 1 MiB and answer their own problem documents below this).
 MAX_BODY_BYTES = 4 * 1024 * 1024
+#: A refused body up to this size is read and dropped so the client sees the answer.
+_MAX_DRAIN_BYTES = 64 * 1024 * 1024
+_MAX_CHUNK_LINE = 4096
 _SAFE_HOST = re.compile(r"[A-Za-z0-9.\-]+(?::[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5})?")
 
 
@@ -58,7 +62,27 @@ class Router:
             return json_response(200, self._function_list)
         if self._functions.owns(request.path):
             return self._functions.handle(request)
-        return text_response(404)
+        return problem_response(
+            404,
+            "Not Found",
+            f"nothing is served at {_printable(request.path)}: the app's functions are under "
+            f"{self._functions.prefix_path}/, the Durable API under {WEBHOOK_PREFIX}/",
+        )
+
+
+class BadFraming(ValueError):
+    """The request's body framing cannot be read (Content-Length, chunk sizes)."""
+
+
+def too_large() -> Response:
+    """The answer to a body over MAX_BODY_BYTES: a problem document naming the body, as the
+    app's own routes name a body over their limits."""
+    return problem_response(
+        413,
+        "Payload Too Large",
+        f"the request body is larger than devtools.host accepts ({MAX_BODY_BYTES} bytes)",
+        invalid=[{"name": "body", "reason": f"must be at most {MAX_BODY_BYTES} bytes"}],
+    )
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -77,12 +101,10 @@ class _Handler(BaseHTTPRequestHandler):
         path, _, query = self.path.partition("?")
         status = 500
         try:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length < 0 or length > MAX_BODY_BYTES:
-                response = text_response(413)
-                self.close_connection = True
+            body = self._read_body()
+            if body is None:
+                response = too_large()
             else:
-                body = self.rfile.read(length) if length else b""
                 request = Request(
                     method=self.command,
                     path=path,
@@ -92,6 +114,11 @@ class _Handler(BaseHTTPRequestHandler):
                     origin=self._origin(),
                 )
                 response = self.server.router.route(request)
+            status = response.status
+            self._send(response)
+        except BadFraming as exc:
+            self.close_connection = True
+            response = problem_response(400, "Bad Request", str(exc))
             status = response.status
             self._send(response)
         except (ConnectionError, TimeoutError):
@@ -105,6 +132,57 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             elapsed = (time.perf_counter() - started) * 1000
             access_log.info("%s %s %d %.1fms", self.command, _printable(path), status, elapsed)
+
+    def _read_body(self) -> bytes | None:
+        """The whole body (Content-Length or chunked, as Kestrel reads either), or None when
+        it is larger than MAX_BODY_BYTES; the rest is then read and dropped, up to a bound,
+        so that the client gets the answer instead of a reset connection."""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return self._read_chunked()
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            raise BadFraming("Content-Length is not a number") from None
+        if length < 0:
+            raise BadFraming("Content-Length is negative")
+        if length > MAX_BODY_BYTES:
+            self._drop(length)
+            return None
+        return self.rfile.read(length) if length else b""
+
+    def _read_chunked(self) -> bytes | None:
+        parts: list[bytes] = []
+        size_so_far = 0
+        while True:
+            line = self.rfile.readline(_MAX_CHUNK_LINE)
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise BadFraming("a chunk size line is not hexadecimal") from None
+            if size == 0:
+                while self.rfile.readline(_MAX_CHUNK_LINE).strip():
+                    pass  # trailer fields: none of them matter here
+                break
+            size_so_far += size
+            if size_so_far > MAX_BODY_BYTES:
+                self._drop(size)
+                parts = []
+                if self.close_connection:
+                    return None  # too much to drain: the connection closes after the answer
+            else:
+                parts.append(self.rfile.read(size))
+            self.rfile.readline(_MAX_CHUNK_LINE)  # the CRLF after the chunk
+        return b"".join(parts) if size_so_far <= MAX_BODY_BYTES else None
+
+    def _drop(self, length: int) -> None:
+        if length > _MAX_DRAIN_BYTES:
+            self.close_connection = True
+            return
+        while length > 0:
+            read = len(self.rfile.read(min(length, 1 << 16)))
+            if not read:
+                break
+            length -= read
 
     def _origin(self) -> str:
         host = self.headers.get("Host", "")
