@@ -4,6 +4,7 @@ import azure.durable_functions as df
 
 from activities.bulk import bp as bulk_activities
 from activities.jobs import bp as job_activities
+from activities.outcome_events import bp as event_activities
 from orchestrators.cancel_jobs import bp as bulk_orchestration
 from orchestrators.cancel_running_job import bp as cancel_orchestration
 from triggers.bulk_api import bp as bulk_api
@@ -18,3 +19,4 @@ app.register_functions(job_activities)
 app.register_functions(bulk_api)
 app.register_functions(bulk_orchestration)
 app.register_functions(bulk_activities)
+app.register_functions(event_activities)
