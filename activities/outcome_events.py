@@ -35,17 +35,11 @@ READ_TIMEOUT_SECONDS = 15
 
 
 def publisher(endpoint: str, key: str | None, client_id: str | None) -> Any:
-    """The Event Grid publisher client for ``endpoint`` (key or app identity), no retries."""
+    """The Event Grid publisher client for ``endpoint`` (key, or the app's identity)."""
     from azure.eventgrid import EventGridPublisherClient
 
     credential: Any = AzureKeyCredential(key) if key else identity_credential(client_id)
-    return EventGridPublisherClient(
-        endpoint,
-        credential,
-        retry_total=0,
-        connection_timeout=CONNECT_TIMEOUT_SECONDS,
-        read_timeout=READ_TIMEOUT_SECONDS,
-    )
+    return EventGridPublisherClient(endpoint, credential)
 
 
 @bp.activity_trigger(input_name="batch")
@@ -62,7 +56,13 @@ def publish_outcome_events(batch: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "sent": 0}
     try:
         client = publisher(endpoint, settings.events_topic_key, settings.azure_client_id)
-        client.send(events)
+        # Per-call options: the basic-topic client does not pass constructor options on.
+        client.send(
+            events,
+            retry_total=0,
+            connection_timeout=CONNECT_TIMEOUT_SECONDS,
+            read_timeout=READ_TIMEOUT_SECONDS,
+        )
     except HttpResponseError as error:
         status = error.status_code
         transient = status is None or status in TRANSIENT_STATUS_CODES

@@ -23,6 +23,7 @@ from .http_functions import HttpFunctions
 from .invoker import FunctionInvoker
 from .metadata import FunctionIndex, index_app
 from .server import HostHTTPServer, Router
+from .timers import TimerRunner
 from .settings import SettingsFileError, apply_settings, read_host_json, read_local_settings
 
 log = logging.getLogger("devtools.host")
@@ -103,11 +104,13 @@ class Host:
             # Like the extension's system key; local keys are not checked (as in func start).
             system_key=secrets.token_urlsafe(32),
         )
+        self.timers = TimerRunner(self.index, self.invoker, self.endpoints)
         self.server.router = Router(
             HttpFunctions(self.index, self.invoker, self.endpoints, config.route_prefix),
             DurableApi(self.engine, self.endpoints),
             EventGridEndpoint(self.index, self.invoker, self.endpoints),
             [f.describe() for f in self.index.functions],
+            self.timers,
         )
         self._route_prefix = config.route_prefix
         self._started = False
@@ -122,6 +125,7 @@ class Host:
         self.invoker.start()
         self.engine.start()
         self.server.serve_in_thread()
+        self.timers.start()
         self._started = True
         for function in self.index.functions:
             if function.http is not None:
@@ -140,6 +144,7 @@ class Host:
 
     def stop(self) -> None:
         """Stop serving, then stop the engine and the event loop."""
+        self.timers.stop()
         if self._started:
             self.server.shutdown()
         self.server.server_close()
