@@ -154,7 +154,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         caller_token_key=key,
         caller_token_keys=tuple(k for k in (key, previous) if k is not None),
         guardrail_policy=env.get(GUARDRAIL_POLICY, "").strip() or None,
-        events_topic_endpoint=_topic_endpoint(env, allow_loopback=_flag(env, QUANTUM_ALLOW_LOOPBACK)),
+        events_topic_endpoint=_topic_endpoint(env, _flag(env, QUANTUM_ALLOW_LOOPBACK)),
         events_topic_key=env.get(EVENTS_TOPIC_KEY, "").strip() or None,
     )
 
@@ -166,7 +166,7 @@ def guardrail_schedule(environ: Mapping[str, str] | None = None) -> str:
     return env.get(GUARDRAIL_SCHEDULE, "").strip() or DEFAULT_GUARDRAIL_SCHEDULE
 
 
-def _topic_endpoint(env: Mapping[str, str], *, allow_loopback: bool) -> str | None:
+def _topic_endpoint(env: Mapping[str, str], allow_loopback: bool) -> str | None:
     # The app's identity token (or the topic key) goes here: https only, or plain-http
     # loopback for a local sink when QUANTUM_ALLOW_LOOPBACK is on.
     raw = env.get(EVENTS_TOPIC_ENDPOINT, "").strip()

@@ -72,7 +72,8 @@ def list_workspaces(
         answers = yield context.task_all(
             [
                 context.call_activity(
-                    r.activity, {**r.payload, "instanceId": context.instance_id, "attempt": r.attempt}
+                    r.activity,
+                    {**r.payload, "instanceId": context.instance_id, "attempt": r.attempt},
                 )
                 for r in batch
             ]

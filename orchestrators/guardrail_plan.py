@@ -65,7 +65,7 @@ class Request:
 class Listing:
     """What the sweep learnt of every workspace."""
 
-    jobs: list[dict[str, dict[str, list[dict[str, Any]]]]]
+    jobs: list[dict[str, list[dict[str, Any]]]]
     quotas: list[list[dict[str, Any]]]
     errors: list[str | None]
     requests: int = 0
@@ -121,7 +121,11 @@ def answered(listing: Listing, request: Request, answer: Mapping[str, Any]) -> f
             listing.jobs[index][request.key].extend(answer["jobs"])
             if answer.get("nextLink"):
                 payload = {
-                    **{k: v for k, v in request.payload.items() if k not in ("filter", "orderby", "top")},
+                    **{
+                        k: v
+                        for k, v in request.payload.items()
+                        if k not in ("filter", "orderby", "top")
+                    },
                     "nextLink": answer["nextLink"],
                 }
                 listing.queue.append(Request(index, request.activity, payload, request.key))
@@ -197,9 +201,7 @@ def decide(sweep: SweepInput, listing: Listing, now: datetime) -> Decisions:
     return Decisions(list(found.values()), matched, too_many)
 
 
-def cancel_request(
-    sweep: SweepInput, match: Match
-) -> tuple[str, CancelJobInput]:
+def cancel_request(sweep: SweepInput, match: Match) -> tuple[str, CancelJobInput]:
     """The single-job cancellation of a match, under the job's usual instance id."""
     workspace = sweep["workspaces"][match.workspace]
     request = CancelJobInput(
@@ -264,9 +266,7 @@ def _outcome(sweep: SweepInput, rule: GuardrailRule, decisions: Decisions) -> st
     return "dryRun" if sweep["dryRun"] else "acted"
 
 
-def _entry(
-    sweep: SweepInput, match: Match, result: Mapping[str, Any] | None
-) -> dict[str, Any]:
+def _entry(sweep: SweepInput, match: Match, result: Mapping[str, Any] | None) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "jobId": match.job["jobId"],
         "workspace": workspace_name(sweep["workspaces"][match.workspace]),

@@ -69,7 +69,9 @@ def seed(sim: SimulatorServer, minutes: float, lifecycle: Any = RUNNING, **more:
     return sim.seed_job(lifecycle=lifecycle, details=details, ages=ages, **more)
 
 
-def policy(*rules: dict[str, Any], workspaces: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def policy(
+    *rules: dict[str, Any], workspaces: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     return {"workspaces": workspaces or [dict(WORKSPACE)], "rules": list(rules)}
 
 
@@ -131,7 +133,17 @@ def problems_of(document: object) -> dict[str, str]:
             "rules[0].when.quotaUtilizationOver.providerId",
         ),
         (
-            policy(rule(when={"quotaUtilizationOver": {"dimension": "q", "providerId": "ionq", "fraction": 2}})),
+            policy(
+                rule(
+                    when={
+                        "quotaUtilizationOver": {
+                            "dimension": "q",
+                            "providerId": "ionq",
+                            "fraction": 2,
+                        }
+                    }
+                )
+            ),
             "rules[0].when.quotaUtilizationOver.fraction",
         ),
         (policy(rule(action="delete")), "rules[0].action"),
@@ -142,10 +154,19 @@ def problems_of(document: object) -> dict[str, str]:
         (policy(rule(filter={"status": ["Succeeded"]})), "rules[0].filter.status"),
         (policy(rule(filter={"target": "ionq"})), "rules[0].filter.target"),
         (policy(rule(filter={"owner": ["x"]})), "rules[0].filter.owner"),
-        (policy(rule(), workspaces=[{**WORKSPACE, "subscriptionId": "nope"}]), "workspaces[0].subscriptionId"),
-        (policy(rule(), workspaces=[{**WORKSPACE, "endpoint": "https://evil.example.com"}]), "workspaces[0].endpoint"),
+        (
+            policy(rule(), workspaces=[{**WORKSPACE, "subscriptionId": "nope"}]),
+            "workspaces[0].subscriptionId",
+        ),
+        (
+            policy(rule(), workspaces=[{**WORKSPACE, "endpoint": "https://evil.example.com"}]),
+            "workspaces[0].endpoint",
+        ),
         (policy(rule(), workspaces=[WORKSPACE, WORKSPACE]), "workspaces[1]"),
-        (policy(rule(), workspaces=[{**WORKSPACE, "apiVersion": "latest"}]), "workspaces[0].apiVersion"),
+        (
+            policy(rule(), workspaces=[{**WORKSPACE, "apiVersion": "latest"}]),
+            "workspaces[0].apiVersion",
+        ),
         ({"workspaces": [WORKSPACE] * 51, "rules": [rule()]}, "workspaces"),
     ],
 )
@@ -172,8 +193,10 @@ def test_a_good_policy_loads_with_its_defaults_filled_in() -> None:
 
 def test_policy_text_files_and_the_setting(tmp_path: Path) -> None:
     assert check_policy_text("{not json").problems[0].reason == "is not valid JSON"
-    assert read_policy_file(tmp_path / "missing.json").problems[0].reason.startswith(
-        "names a file that does not exist"
+    assert (
+        read_policy_file(tmp_path / "missing.json")
+        .problems[0]
+        .reason.startswith("names a file that does not exist")
     )
     (tmp_path / "policy.json").write_text(json.dumps(policy(rule())), encoding="utf-8")
     (tmp_path / "broken.json").write_text("[1,", encoding="utf-8")
@@ -262,7 +285,9 @@ def test_queued_and_cost_conditions_select_their_jobs(guard: Harness) -> None:
     )
     assert cancels(run) == Counter({waiting: 1})
     assert [j["jobId"] for j in rule_report(run, "costly")["jobs"]] == [costly]
-    alerts = [e for e in events_of(sim, "Quantum.Guardrail.Violation") if e["data"]["action"] == "alert"]
+    alerts = [
+        e for e in events_of(sim, "Quantum.Guardrail.Violation") if e["data"]["action"] == "alert"
+    ]
     assert [e["data"]["jobId"] for e in alerts] == [costly]
 
 
@@ -318,8 +343,12 @@ def test_a_job_whose_run_is_going_gets_no_second_cancel(guard: Harness) -> None:
     slow = seed(sim, 200, lifecycle={"before": [["Executing", {}]], "after": [["Executing", {}]]})
     # An operator's cancellation is running (the job still reads Executing).
     request = checked_cancel_input(
-        {**WORKSPACE, "jobId": slow, "endpoint": sim.url,
-         "options": {"pollIntervalSeconds": 5, "timeoutSeconds": 600}},
+        {
+            **WORKSPACE,
+            "jobId": slow,
+            "endpoint": sim.url,
+            "options": {"pollIntervalSeconds": 5, "timeoutSeconds": 600},
+        },
         load_settings(),
     )
     engine = guard.engine()
@@ -355,7 +384,9 @@ def test_one_event_per_fact_with_no_token(guard: Harness) -> None:
     over = seed(sim, 200)
     sweep(guard, policy(rule()))
     kinds = Counter(e["eventType"] for e in sim.received_events())
-    assert kinds == Counter({"Quantum.Guardrail.Violation": 1, "Quantum.Job.CancellationFinished": 1})
+    assert kinds == Counter(
+        {"Quantum.Guardrail.Violation": 1, "Quantum.Job.CancellationFinished": 1}
+    )
     [finished] = events_of(sim, "Quantum.Job.CancellationFinished")
     assert finished["subject"].endswith(f"/jobs/{over}") and finished["dataVersion"] == "1.0"
     assert finished["data"]["outcome"] == "cancelled" and finished["data"]["trigger"] == "guardrail"
@@ -411,7 +442,10 @@ def test_a_second_sweep_while_the_first_ones_cancellations_run_sends_no_second_c
     guard: Harness,
 ) -> None:
     sim = guard.simulator
-    slow = {"before": [["Executing", {}]], "after": [["Cancelling", {"seconds": 120}], ["Cancelled", {}]]}
+    slow = {
+        "before": [["Executing", {}]],
+        "after": [["Cancelling", {"seconds": 120}], ["Cancelled", {}]],
+    }
     job_id = seed(sim, 200, lifecycle=slow)
     check = check_policy_document(policy(rule(), workspaces=[{**WORKSPACE, "endpoint": sim.url}]))
     request = sweep_input(check, load_settings(), False)

@@ -136,7 +136,9 @@ def test_a_bad_policy_starts_nothing_and_the_app_keeps_working(
         refused = requests.post(f"{host.url}/api/guardrails/sweep", timeout=TIMEOUT)
         assert refused.status_code == 409
         assert refused.json()["invalid-params"][0]["name"] == "rules[0].when.runningMinutesOver"
-        timer = requests.post(f"{host.url}/admin/functions/watch_jobs", json={"input": ""}, timeout=TIMEOUT)
+        timer = requests.post(
+            f"{host.url}/admin/functions/watch_jobs", json={"input": ""}, timeout=TIMEOUT
+        )
         assert timer.status_code == 202
         job = sim.seed_job(lifecycle=QUICK)
         started = requests.post(

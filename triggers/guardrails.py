@@ -178,8 +178,13 @@ async def start_guardrails_sweep(
     if raw_dry not in ("true", "false"):
         problems.append(Problem("dryRun", "must be true or false"))
     if problems:
-        return problem(400, "urn:cancel-running-job:problem:invalid-request",
-                       "The sweep request is not valid", "invalid query", invalid=problems)
+        return problem(
+            400,
+            "urn:cancel-running-job:problem:invalid-request",
+            "The sweep request is not valid",
+            "invalid query",
+            invalid=problems,
+        )
     dry_run = raw_dry == "true"
     ready = _ready(settings, dry_run)
     if isinstance(ready, list):

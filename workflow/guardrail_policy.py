@@ -162,7 +162,9 @@ def check_policy_document(document: object) -> PolicyCheck:
             problems.append(Problem(shown_name(name), "is not a known field"))
     workspaces = _listed(document, "workspaces", MAX_WORKSPACES, problems)
     rules = _listed(document, "rules", MAX_RULES, problems)
-    checked_workspaces = [_workspace(f"workspaces[{i}]", w, problems) for i, w in enumerate(workspaces)]
+    checked_workspaces = [
+        _workspace(f"workspaces[{i}]", w, problems) for i, w in enumerate(workspaces)
+    ]
     _no_repeats(checked_workspaces, problems)
     checked_rules = [_rule(f"rules[{i}]", r, problems) for i, r in enumerate(rules)]
     seen: dict[str, int] = {}
@@ -190,7 +192,9 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _listed(document: Mapping[str, Any], name: str, most: int, problems: list[Problem]) -> list[Any]:
+def _listed(
+    document: Mapping[str, Any], name: str, most: int, problems: list[Problem]
+) -> list[Any]:
     value = document.get(name)
     if not isinstance(value, list) or not 1 <= len(value) <= most:
         problems.append(Problem(name, f"must be a list of 1 to {most} objects"))
@@ -198,7 +202,9 @@ def _listed(document: Mapping[str, Any], name: str, most: int, problems: list[Pr
     return value
 
 
-def _unknown(path: str, value: Mapping[str, Any], known: tuple[str, ...], problems: list[Problem]) -> None:
+def _unknown(
+    path: str, value: Mapping[str, Any], known: tuple[str, ...], problems: list[Problem]
+) -> None:
     problems.extend(
         Problem(f"{path}.{shown_name(name)}", "is not a known field")
         for name in value
@@ -231,11 +237,13 @@ def _workspace(path: str, value: object, problems: list[Problem]) -> PolicyWorks
     if len(problems) > before:
         return None
     checked = PolicyWorkspace(
-        **{name: normalize_path_parameter(name, value[name]) for name in WORKSPACE_PARAMETERS}  # type: ignore[typeddict-item]
+        subscriptionId=normalize_path_parameter("subscriptionId", value["subscriptionId"]),
+        resourceGroupName=str(value["resourceGroupName"]),
+        workspaceName=str(value["workspaceName"]),
     )
     for name in ("endpoint", "location", "apiVersion"):
         if name in value:
-            checked[name] = value[name]  # type: ignore[literal-required]
+            checked[name] = str(value[name])  # type: ignore[literal-required]
     return checked
 
 
@@ -259,7 +267,10 @@ def _rule(path: str, value: object, problems: list[Problem]) -> GuardrailRule | 
     name = value.get("name")
     if not isinstance(name, str) or not RULE_NAME.fullmatch(name):
         problems.append(
-            Problem(f"{path}.name", "must be 1-64 letters, digits, '.', '_' or '-' (a letter or digit first)")
+            Problem(
+                f"{path}.name",
+                "must be 1-64 letters, digits, '.', '_' or '-' (a letter or digit first)",
+            )
         )
     job_filter = _filter(path, value.get("filter", {}), problems)
     when = _conditions(f"{path}.when", value.get("when"), problems)
@@ -269,12 +280,19 @@ def _rule(path: str, value: object, problems: list[Problem]) -> GuardrailRule | 
     most = value.get("maxJobsPerSweep", DEFAULT_MAX_JOBS_PER_SWEEP)
     if isinstance(most, bool) or not isinstance(most, int) or not 1 <= most <= MAX_JOBS_PER_SWEEP:
         problems.append(
-            Problem(f"{path}.maxJobsPerSweep", f"must be a whole number from 1 to {MAX_JOBS_PER_SWEEP:,}")
+            Problem(
+                f"{path}.maxJobsPerSweep",
+                f"must be a whole number from 1 to {MAX_JOBS_PER_SWEEP:,}",
+            )
         )
     if len(problems) > before or job_filter is None or when is None:
         return None
     return GuardrailRule(
-        name=str(name), filter=job_filter, when=when, action=action, maxJobsPerSweep=int(most)
+        name=str(name),
+        filter=job_filter,
+        when=when,
+        action="cancel" if action == "cancel" else "alert",
+        maxJobsPerSweep=int(most),
     )
 
 
@@ -289,7 +307,9 @@ def _filter(path: str, value: object, problems: list[Problem]) -> JobFilter | No
 
 def _conditions(path: str, value: object, problems: list[Problem]) -> Conditions | None:
     if not isinstance(value, dict) or not any(name in value for name in CONDITIONS):
-        problems.append(Problem(path, f"must be an object with at least one of {', '.join(CONDITIONS)}"))
+        problems.append(
+            Problem(path, f"must be an object with at least one of {', '.join(CONDITIONS)}")
+        )
         return None
     before = len(problems)
     _unknown(path, value, CONDITIONS, problems)
@@ -326,7 +346,9 @@ def _quota(path: str, value: object, problems: list[Problem]) -> QuotaCondition 
     for name in ("dimension", "providerId"):
         text = value.get(name)
         if not isinstance(text, str) or not _PLAIN_NAME.fullmatch(text):
-            problems.append(Problem(f"{path}.{name}", "is required: a name of letters, digits, '.', '_' or '-'"))
+            problems.append(
+                Problem(f"{path}.{name}", "is required: a name of letters, digits, '.', '_' or '-'")
+            )
     fraction = value.get("fraction")
     if (
         isinstance(fraction, bool)
@@ -337,5 +359,7 @@ def _quota(path: str, value: object, problems: list[Problem]) -> QuotaCondition 
     if len(problems) > before:
         return None
     return QuotaCondition(
-        dimension=value["dimension"], providerId=value["providerId"], fraction=float(fraction)  # type: ignore[arg-type]
+        dimension=value["dimension"],
+        providerId=value["providerId"],
+        fraction=float(fraction),  # type: ignore[arg-type]
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -46,7 +46,7 @@ def reasons(
     job: Mapping[str, Any],
     when: Conditions,
     now: datetime,
-    quotas: list[Mapping[str, Any]] | None,
+    quotas: Sequence[Mapping[str, Any]] | None,
 ) -> list[str] | None:
     """Why every condition of ``when`` holds for ``job`` (None when one does not)."""
     found: list[str] = []
@@ -110,7 +110,7 @@ def _quota(
     job: Mapping[str, Any],
     when: Conditions,
     _now: datetime,
-    quotas: list[Mapping[str, Any]] | None,
+    quotas: Sequence[Mapping[str, Any]] | None,
 ) -> str | bool | None:
     condition = when.get("quotaUtilizationOver")
     if condition is None:
@@ -127,7 +127,7 @@ def _quota(
     )
 
 
-def quota_fraction(quotas: list[Mapping[str, Any]], condition: QuotaCondition) -> float | None:
+def quota_fraction(quotas: Sequence[Mapping[str, Any]], condition: QuotaCondition) -> float | None:
     """The highest ``utilization / limit`` Quotas_List shows for the dimension and provider."""
     fractions = [
         float(q["utilization"]) / float(q["limit"])

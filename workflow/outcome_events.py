@@ -12,7 +12,7 @@ token: the data are a run's outputs, which never carry one.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict
 
 from workflow.shapes import CancelJobInput, CancelJobsInput, CancelOutputs
@@ -134,7 +134,7 @@ def violation(
     rule: str,
     action: str,
     reason: str,
-    workspaces: list[Mapping[str, Any]],
+    workspaces: Sequence[Mapping[str, Any]],
     now: str,
     *,
     job_id: str | None = None,
@@ -154,7 +154,9 @@ def violation(
     if matched is not None:
         data["matched"] = matched
     subject = (
-        job_subject(workspaces[0], job_id) if job_id is not None else workspace_subject(workspaces[0])
+        job_subject(workspaces[0], job_id)
+        if job_id is not None
+        else workspace_subject(workspaces[0])
     )
     return _event(
         GUARDRAIL_VIOLATION,

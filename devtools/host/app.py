@@ -23,8 +23,8 @@ from .http_functions import HttpFunctions
 from .invoker import FunctionInvoker
 from .metadata import FunctionIndex, index_app
 from .server import HostHTTPServer, Router
-from .timers import TimerRunner
 from .settings import SettingsFileError, apply_settings, read_host_json, read_local_settings
+from .timers import TimerRunner
 
 log = logging.getLogger("devtools.host")
 

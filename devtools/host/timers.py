@@ -158,8 +158,12 @@ class TimerRunner:
         arguments: dict[str, Any] = {}
         if function.trigger.type == TIMER_TRIGGER:
             schedule = self._timers[function.name]
-            body = {"Schedule": {"AdjustForDST": True}, "ScheduleStatus": None,
-                    "IsPastDue": past_due, "Expression": schedule.text}
+            body = {
+                "Schedule": {"AdjustForDST": True},
+                "ScheduleStatus": None,
+                "IsPastDue": past_due,
+                "Expression": schedule.text,
+            }
             arguments[function.trigger.name] = TimerRequestConverter.decode(
                 meta.Datum(type="json", value=json.dumps(body)), trigger_metadata=None
             )

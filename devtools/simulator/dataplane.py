@@ -322,7 +322,8 @@ def _operate(
         _session_or_404(sim, route)
         return _list(sim, request, ctx, route, version)
     if operation == "Quotas_List":
-        body = {"value": sim.quotas_of(route.subscription_id, route.resource_group, route.workspace)}
+        where = (route.subscription_id, route.resource_group, route.workspace)
+        body = {"value": sim.quotas_of(*where)}
         return json_response(200, body), body
     if operation in ("Sessions_Get", "Sessions_Close", "Sessions_Open"):
         return _session(sim, request, operation, route, version)
