@@ -464,3 +464,17 @@ def test_a_second_sweep_while_the_first_ones_cancellations_run_sends_no_second_c
     assert second is not None and second.output["rules"][0]["matched"] == 0
     first = engine.get_status(SWEEP_INSTANCE_ID)
     assert first is not None and first.output["rules"][0]["jobs"][0]["outcome"] == "cancelled"
+
+
+def test_the_benchmark_figures_come_from_the_simulator_log_and_move_with_the_cap(
+    simulator: SimulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bench.guardrail_sweep import measure
+
+    monkeypatch.setenv("QUANTUM_ALLOW_LOOPBACK", "true")
+    capped = measure(simulator, workspaces=3, jobs=100, cap=2)
+    assert capped.list_pages == 3 and capped.cancelled == 6  # 2 runaways per 100 jobs
+    assert capped.by_operation["Jobs_Cancel"] == 6 and capped.busiest_second <= 2
+    # The planted defect: a cap ten times higher lets the same sweep burst past 2 a second.
+    loose = measure(simulator, workspaces=3, jobs=100, cap=20)
+    assert loose.requests == capped.requests and loose.busiest_second > 2
