@@ -87,7 +87,7 @@ def app_environment(simulator: SimulatorServer, cap: int) -> Iterator[None]:
 def measure(
     simulator: SimulatorServer, workspaces: int, jobs: int, cap: int = RATE_CAP
 ) -> SweepRow:
-    """Seed ``workspaces`` × ``jobs`` unfinished jobs (one in RUNAWAY_EVERY past the limit),
+    """Seed ``workspaces`` x ``jobs`` unfinished jobs (one in RUNAWAY_EVERY past the limit),
     run one sweep, and count what reached the simulator."""
     simulator.reset()
     simulator.set_options(pageSize=100, token=None)
@@ -146,7 +146,7 @@ def measure(
 
 
 def part_five(quick: bool, checks: Checks) -> None:
-    """Print a sweep's requests for W workspaces × J unfinished jobs; check pages and cap."""
+    """Print a sweep's requests for W workspaces x J unfinished jobs; check pages and cap."""
     print("## 5. Guardrail sweep\n")
     print(
         f"One rule (running over 120 min on {QPU}); one job in {RUNAWAY_EVERY} is past it. "
@@ -162,10 +162,10 @@ def part_five(quick: bool, checks: Checks) -> None:
         simulator.stop()
     print(
         table(
-            ["W × J", "requests", "by operation", "list pages", "req / job", "busiest s", "wall"],
+            ["W x J", "requests", "by operation", "list pages", "req / job", "busiest s", "wall"],
             [
                 [
-                    f"{r.workspaces} × {r.jobs_per_workspace}",
+                    f"{r.workspaces} x {r.jobs_per_workspace}",
                     f"{r.requests:,}",
                     ", ".join(f"{k} {v}" for k, v in sorted(r.by_operation.items())),
                     str(r.list_pages),
@@ -179,7 +179,7 @@ def part_five(quick: bool, checks: Checks) -> None:
     )
     print()
     for r in rows:
-        label = f"{r.workspaces} × {r.jobs_per_workspace}"
+        label = f"{r.workspaces} x {r.jobs_per_workspace}"
         pages = r.workspaces * math.ceil(r.jobs_per_workspace / 100)
         runaways = r.workspaces * math.ceil(r.jobs_per_workspace / RUNAWAY_EVERY)
         checks.check(

@@ -39,6 +39,12 @@ RUNAWAY = "de0de0de-0000-4000-8000-000000000002"
 DEMO_TOKEN = "demo-token-not-a-secret"
 DEADLINE_SECONDS = 90.0
 QPU = "ionq.qpu.aria-1"
+RULE = {
+    "name": "qpu-runtime",
+    "filter": {"target": [QPU]},
+    "when": {"runningMinutesOver": 120},
+    "action": "cancel",
+}
 POLICY = {
     "workspaces": [
         {
@@ -47,14 +53,7 @@ POLICY = {
             "workspaceName": WORKSPACE,
         }
     ],
-    "rules": [
-        {
-            "name": "qpu-runtime",
-            "filter": {"target": [QPU]},
-            "when": {"runningMinutesOver": 120},
-            "action": "cancel",
-        }
-    ],
+    "rules": [RULE],
 }
 
 
@@ -116,7 +115,7 @@ def _guardrail_sweep(host: str, sim: str) -> int:
     }
     requests.post(f"{sim}/_simulator/jobs", json=runaway, timeout=30).raise_for_status()
     print(f"\nguardrails: job {RUNAWAY} has been running on {QPU} for 3 hours")
-    print(f"policy: {json.dumps(POLICY['rules'][0])}")
+    print(f"policy: {json.dumps(RULE)}")
     print(f"POST {host}/admin/functions/watch_jobs (the timer, run by hand)")
     ran = requests.post(f"{host}/admin/functions/watch_jobs", json={"input": ""}, timeout=30)
     print(f"-> {ran.status_code}")
