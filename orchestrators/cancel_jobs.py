@@ -34,7 +34,7 @@ from orchestrators.bulk_run import (
     next_wake,
     plan_tick,
 )
-from orchestrators.outcome_events import announce_bulk_run
+from orchestrators.outcome_events import announce_bulk_failure, announce_bulk_run
 from orchestrators.pacing import Pacer
 from orchestrators.service_calls import CallCounter, ServiceCallFailed, call_service
 from telemetry import record_outcome
@@ -100,7 +100,9 @@ def cancel_jobs(context: df.DurableOrchestrationContext) -> Steps:
     except ServiceCallFailed as failed:
         if not context.is_replaying:
             record_outcome("failed", request["trigger"], None)
-        raise RuntimeError(f"the workspace-scale cancel stopped: {failed}") from failed
+        stopped = f"the workspace-scale cancel stopped: {failed}"
+        yield from announce_bulk_failure(context, request, state, stopped)
+        raise RuntimeError(stopped) from failed
 
 
 @bp.orchestration_trigger(context_name="context")

@@ -7,7 +7,8 @@ failing is logged and dropped, so it can neither fail nor repeat the cancellatio
 The events are built before the first attempt (workflow.outcome_events), so every attempt —
 and every replay — sends the same ids.
 
-``announce_bulk_run`` is the one call the workspace-scale cancel makes when it ends.
+``announce_bulk_run`` (and ``announce_bulk_failure``) is the one call the workspace-scale cancel
+makes when it ends.
 """
 
 from __future__ import annotations
@@ -79,3 +80,20 @@ def announce_bulk_run(
         )
         yield from publish(context, [event])
     return output
+
+
+def announce_bulk_failure(
+    context: df.DurableOrchestrationContext,
+    request: CancelJobsInput,
+    state: Mapping[str, Any],
+    error: str,
+) -> Steps:
+    """A bulk run stopped with ``error``: publish its totals so far, ``outcome: "failed"``."""
+    totals = {
+        "outcome": "failed",
+        "error": error,
+        "outcomes": dict(state["outcomes"]),
+        "requests": state["requests"],
+        "startedAt": state["startedAt"],
+    }
+    yield from announce_bulk_run(context, request, totals)

@@ -478,3 +478,15 @@ def test_the_benchmark_figures_come_from_the_simulator_log_and_move_with_the_cap
     # The planted defect: a cap ten times higher lets the same sweep burst past 2 a second.
     loose = measure(simulator, workspaces=3, jobs=100, cap=20)
     assert loose.requests == capped.requests and loose.busiest_second > 2
+
+
+def test_a_bulk_run_that_stops_publishes_failed(guard: Harness) -> None:
+    from workflow.bulk_inputs import bulk_instance_id, checked_bulk_input
+
+    sim = guard.simulator
+    sim.add_fault({"operation": "Jobs_List", "httpStatus": 403, "count": 50})
+    request = checked_bulk_input({**WORKSPACE, "endpoint": sim.url, "filter": {}}, load_settings())
+    run = guard.run_orchestration("cancel_jobs", bulk_instance_id(request), request)
+    assert run.status.runtime_status.value == "Failed"
+    [stopped] = events_of(sim, "Quantum.Workspace.CancellationFinished")
+    assert stopped["data"]["outcome"] == "failed" and "HTTP 403" in stopped["data"]["error"]
