@@ -30,7 +30,7 @@ from triggers.answers import (
     json_answer,
     problem,
     settings_or_problem,
-    wait_for_finish,
+    start_and_answer,
     wait_seconds,
 )
 from triggers.starting import start_or_find
@@ -196,11 +196,4 @@ async def start_guardrails_sweep(
             invalid=ready,
         )
     instance_id = DRY_RUN_INSTANCE_ID if dry_run else SWEEP_INSTANCE_ID
-    started = await start_or_find(client, ORCHESTRATION, instance_id, ready)
-    log.info("guardrail sweep %s %s", instance_id, "started" if started.started else "running")
-    if wait > 0:
-        finished = await wait_for_finish(client, instance_id, wait)
-        if finished is not None:
-            return json_answer(200, finished)
-    response: func.HttpResponse = client.create_check_status_response(req, instance_id)
-    return response
+    return await start_and_answer(req, client, ORCHESTRATION, instance_id, ready, wait)

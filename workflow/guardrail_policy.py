@@ -212,12 +212,22 @@ def _unknown(
     )
 
 
-def _workspace(path: str, value: object, problems: list[Problem]) -> PolicyWorkspace | None:
+def _object(
+    path: str, value: object, known: tuple[str, ...], problems: list[Problem]
+) -> dict[str, Any] | None:
+    """``value`` when it is an object (its unknown fields reported), else None, reported."""
     if not isinstance(value, dict):
         problems.append(Problem(path, "must be a JSON object"))
         return None
+    _unknown(path, value, known, problems)
+    return value
+
+
+def _workspace(path: str, raw: object, problems: list[Problem]) -> PolicyWorkspace | None:
     before = len(problems)
-    _unknown(path, value, WORKSPACE_FIELDS, problems)
+    value = _object(path, raw, WORKSPACE_FIELDS, problems)
+    if value is None:
+        return None
     found = parameter_problems(value, WORKSPACE_PARAMETERS)
     problems.extend(Problem(f"{path}.{name}", reason) for name, reason in found.items())
     if "endpoint" in value and "location" in value:
@@ -258,12 +268,11 @@ def _no_repeats(workspaces: list[PolicyWorkspace | None], problems: list[Problem
             problems.append(Problem(f"workspaces[{index}]", f"repeats workspaces[{first}]"))
 
 
-def _rule(path: str, value: object, problems: list[Problem]) -> GuardrailRule | None:
-    if not isinstance(value, dict):
-        problems.append(Problem(path, "must be a JSON object"))
-        return None
+def _rule(path: str, raw: object, problems: list[Problem]) -> GuardrailRule | None:
     before = len(problems)
-    _unknown(path, value, RULE_FIELDS, problems)
+    value = _object(path, raw, RULE_FIELDS, problems)
+    if value is None:
+        return None
     name = value.get("name")
     if not isinstance(name, str) or not RULE_NAME.fullmatch(name):
         problems.append(

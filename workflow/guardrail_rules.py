@@ -49,14 +49,14 @@ def reasons(
     quotas: Sequence[Mapping[str, Any]] | None,
 ) -> list[str] | None:
     """Why every condition of ``when`` holds for ``job`` (None when one does not)."""
-    found: list[str] = []
-    for check in (_running, _queued, _cost, _quota):
-        reason = check(job, when, now, quotas)
-        if reason is False:
-            return None
-        if isinstance(reason, str):
-            found.append(reason)
-    return found
+    answers = [
+        *_timed(job, when, now, quotas),
+        _cost(job, when, now, quotas),
+        _quota(job, when, now, quotas),
+    ]
+    if any(answer is False for answer in answers):
+        return None
+    return [answer for answer in answers if isinstance(answer, str)]
 
 
 def _minutes_since(text: object, now: datetime) -> float | None:
@@ -69,28 +69,27 @@ def _minutes_since(text: object, now: datetime) -> float | None:
 
 
 # Each check answers None (the condition is not given), False (it does not hold) or its reason.
-def _running(
-    job: Mapping[str, Any], when: Conditions, now: datetime, _q: object
-) -> str | bool | None:
-    limit = when.get("runningMinutesOver")
-    if limit is None:
-        return None
-    minutes = _minutes_since(job.get("beginExecutionTime"), now)
-    if job.get("status") != job_status.EXECUTING or minutes is None or minutes <= limit:
-        return False
-    return f"running {math.floor(minutes)} min > {limit:g}"
+#: The time conditions: setting, the statuses it applies to, the moment it counts from, verb.
+_TIMED = (
+    ("runningMinutesOver", frozenset({job_status.EXECUTING}), "beginExecutionTime", "running"),
+    ("queuedMinutesOver", QUEUED_STATUSES, "creationTime", "queued"),
+)
 
 
-def _queued(
+def _timed(
     job: Mapping[str, Any], when: Conditions, now: datetime, _q: object
-) -> str | bool | None:
-    limit = when.get("queuedMinutesOver")
-    if limit is None:
-        return None
-    minutes = _minutes_since(job.get("creationTime"), now)
-    if job.get("status") not in QUEUED_STATUSES or minutes is None or minutes <= limit:
-        return False
-    return f"queued {math.floor(minutes)} min > {limit:g}"
+) -> list[str | bool | None]:
+    answers: list[str | bool | None] = []
+    for name, statuses, since, verb in _TIMED:
+        limit = when.get(name)
+        if limit is None:
+            continue
+        minutes = _minutes_since(job.get(since), now)
+        if job.get("status") not in statuses or minutes is None or minutes <= limit:  # type: ignore[operator]
+            answers.append(False)
+        else:
+            answers.append(f"{verb} {math.floor(minutes)} min > {limit:g}")
+    return answers
 
 
 def _cost(

@@ -70,33 +70,27 @@ def job_finished(
     instance_id: str, request: CancelJobInput, outputs: CancelOutputs, now: str
 ) -> OutcomeEvent:
     """A single-job run ended with ``outputs``."""
-    data: dict[str, Any] = {**outputs, "instanceId": instance_id, "trigger": request["trigger"]}
-    if "rule" in request:
-        data["rule"] = request["rule"]
-    return _event(
-        JOB_FINISHED,
-        job_subject(request, request["jobId"]),
-        now,
-        data,
-        instance_id,
-        outputs["startedAt"],
-        outputs["outcome"],
-    )
+    return _job_event(instance_id, request, dict(outputs), outputs["startedAt"], now)
 
 
 def job_failed(
     instance_id: str, request: CancelJobInput, started_at: str, error: str, now: str
 ) -> OutcomeEvent:
     """A single-job run failed with ``error`` (a message that never holds a token)."""
-    data: dict[str, Any] = {
+    data = {
         "jobId": request["jobId"],
         "outcome": "failed",
         "error": error,
-        "instanceId": instance_id,
-        "trigger": request["trigger"],
         "startedAt": started_at,
         "finishedAt": now,
     }
+    return _job_event(instance_id, request, data, started_at, now)
+
+
+def _job_event(
+    instance_id: str, request: CancelJobInput, data: dict[str, Any], started_at: str, now: str
+) -> OutcomeEvent:
+    data.update(instanceId=instance_id, trigger=request["trigger"])
     if "rule" in request:
         data["rule"] = request["rule"]
     return _event(
@@ -106,7 +100,7 @@ def job_failed(
         data,
         instance_id,
         started_at,
-        "failed",
+        str(data["outcome"]),
     )
 
 
