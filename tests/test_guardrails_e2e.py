@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -76,6 +77,13 @@ def sim(simulator: SimulatorServer) -> SimulatorServer:
     return simulator
 
 
+def began_ago(sim: SimulatorServer, minutes: float) -> dict[str, float]:
+    """``ages`` that make a job's beginExecutionTime ``minutes`` before the host's real clock
+    (the session simulator's timeline may run behind or ahead of it after virtual-time tests)."""
+    skew = (sim.clock.wall(sim.clock.now()) - datetime.now(timezone.utc)).total_seconds()
+    return {"beginExecutionTime": minutes * 60 + skew}
+
+
 def guardrails(host: HostProcess) -> dict[str, Any]:
     response = requests.get(f"{host.url}/api/guardrails", timeout=TIMEOUT)
     assert response.status_code == 200, response.text
@@ -87,8 +95,8 @@ def test_the_timer_run_by_hand_cancels_the_runaway_job(
     guard_host: HostProcess, sim: SimulatorServer
 ) -> None:
     details = {"target": "ionq.qpu.aria-1", "providerId": "ionq"}
-    runaway = sim.seed_job(lifecycle=QUICK, details=details, ages={"beginExecutionTime": 180 * 60})
-    young = sim.seed_job(lifecycle=QUICK, details=details, ages={"beginExecutionTime": 60 * 60})
+    runaway = sim.seed_job(lifecycle=QUICK, details=details, ages=began_ago(sim, 180))
+    young = sim.seed_job(lifecycle=QUICK, details=details, ages=began_ago(sim, 60))
     before = guardrails(guard_host)
     assert before["enabled"] is True and before["problems"] == []
     assert before["policy"]["rules"][0]["maxJobsPerSweep"] == 100
@@ -110,7 +118,7 @@ def test_the_timer_run_by_hand_cancels_the_runaway_job(
     kinds = sorted(e["eventType"] for e in sim.received_events())
     assert kinds == ["Quantum.Guardrail.Violation", "Quantum.Job.CancellationFinished"]
     # A dry run reports the same evaluation, cancels nothing, publishes nothing.
-    sim.seed_job(lifecycle=QUICK, details=details, ages={"beginExecutionTime": 150 * 60})
+    sim.seed_job(lifecycle=QUICK, details=details, ages=began_ago(sim, 150))
     events = len(sim.event_attempts)
     dry = requests.post(
         f"{guard_host.url}/api/guardrails/sweep?dryRun=true&waitSeconds=30", timeout=40
