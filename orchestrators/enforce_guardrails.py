@@ -3,7 +3,9 @@ policy (PRODUCT.md section 12).
 
 Read top to bottom: list (each workspace's unfinished jobs once per distinct filter, Quotas_List
 when a rule needs it, paced by one Pacer at the sweep's request-rate cap), decide (every rule on
-the listed details, no read per job; orchestrators.guardrail_plan), then act: start each job's
+the listed details, no read per job; orchestrators.guardrail_plan), continue as new with the
+decisions only (so the acting generation replays a short history, whatever was listed), then
+act: start each job's
 ``cancel_running_job`` as a sub-orchestration under the job's usual instance id — a job whose
 run is already going (an operator's, an alert's, an earlier sweep's) is refused by the Durable
 backend as a duplicate and gets no second cancel —, publish one ``Quantum.Guardrail.Violation``
@@ -39,17 +41,30 @@ _DUPLICATE = "already exists"
 def enforce_guardrails(context: df.DurableOrchestrationContext) -> Steps:
     """One sweep: list, decide, act (unless a dry run), report."""
     sweep: plan.SweepInput = context.get_input()
-    now = context.current_utc_datetime
-    started_at = iso(now)
-    pacer = Pacer(max(1, int(sweep["maxRequestsPerSecond"])))
-    context.set_custom_status({"phase": "listing"})
-    listing = yield from list_workspaces(context, sweep, pacer)
-    decisions = plan.decide(sweep, listing, now)
+    pacer = Pacer.resume(max(1, int(sweep["maxRequestsPerSecond"])), sweep.get("nextAt"))
     results: dict[tuple[int, str], dict[str, Any]] = {}
-    if not sweep["dryRun"]:
+    if "decided" not in sweep:
+        now = context.current_utc_datetime
+        started_at = iso(now)
+        context.set_custom_status({"phase": "listing"})
+        listing = yield from list_workspaces(context, sweep, pacer)
+        decisions = plan.decide(sweep, listing, now)
+        if not sweep["dryRun"] and decisions.acts():
+            # Act in a fresh generation: its history holds the decisions, not the listings.
+            carried = {
+                **sweep,
+                "decided": decisions.to_json(),
+                "startedAt": started_at,
+                "nextAt": pacer.handover(),  # the rate cap holds across the two generations
+            }
+            context.continue_as_new(carried)
+            return None
+    else:
+        started_at = sweep["startedAt"]
+        decisions = plan.Decisions.from_json(sweep["decided"])
         context.set_custom_status({"phase": "acting"})
         results = yield from act(context, sweep, decisions, pacer, started_at)
-    output = plan.report(sweep, listing, decisions, results)
+    output = plan.report(sweep, decisions, results)
     output.update(startedAt=started_at, finishedAt=iso(context.current_utc_datetime))
     context.set_custom_status({"phase": "done"})
     if not context.is_replaying:

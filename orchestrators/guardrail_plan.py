@@ -9,6 +9,7 @@ left out whole (a partial listing could undercount a rule's matches), the others
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +23,11 @@ from workflow.guardrail_policy import GuardrailPolicy, GuardrailRule
 from workflow.guardrail_rules import filter_key, in_scope, needs_quotas, reasons
 from workflow.inputs import instance_id_for
 from workflow.shapes import CancelJobInput, PollOptions
+
+if sys.version_info >= (3, 11):
+    from typing import NotRequired
+else:  # pragma: no cover - Python 3.10
+    from typing_extensions import NotRequired
 
 ORDER = "CreationTime asc"
 #: Job entries reported per rule (the sweep's output stays small whatever the workspace).
@@ -48,6 +54,10 @@ class SweepInput(TypedDict):
     maxRequestsPerSecond: float
     #: The polling options of the cancellations a sweep starts.
     options: PollOptions
+    #: Carried into the acting generation (continue-as-new): the decisions and the start.
+    decided: NotRequired[dict[str, Any]]
+    startedAt: NotRequired[str]
+    nextAt: NotRequired[str | None]
 
 
 @dataclass
@@ -159,11 +169,50 @@ class Match:
 
 @dataclass
 class Decisions:
-    """Every match, each rule's count, and which rules matched too many jobs."""
+    """What the listings decided: the matches to act on or report (never more than each
+    rule's maxJobsPerSweep and MAX_REPORTED_JOBS), each rule's count, the rules that matched
+    too many jobs, and what listing found (errors by workspace, requests sent)."""
 
     matches: list[Match]
     matched: dict[str, int]
     too_many: set[str]
+    errors: list[str | None]
+    requests: int
+
+    def acts(self) -> bool:
+        """Whether anything is to be cancelled or alerted (or refused as too many)."""
+        return bool(self.too_many) or any(m.action != "none" for m in self.matches)
+
+    def to_json(self) -> dict[str, Any]:
+        """For continue-as-new: the acting phase starts with a short history."""
+        return {
+            "matches": [
+                {
+                    "workspace": m.workspace,
+                    "job": m.job,
+                    "rules": m.rules,
+                    "reasons": m.reasons,
+                    "action": m.action,
+                    "by": m.by,
+                }
+                for m in self.matches
+            ],
+            "matched": self.matched,
+            "tooMany": sorted(self.too_many),
+            "errors": self.errors,
+            "requests": self.requests,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Decisions:
+        """The inverse of :meth:`to_json`."""
+        return cls(
+            [Match(**m) for m in data["matches"]],
+            dict(data["matched"]),
+            set(data["tooMany"]),
+            list(data["errors"]),
+            int(data["requests"]),
+        )
 
 
 def decide(sweep: SweepInput, listing: Listing, now: datetime) -> Decisions:
@@ -186,7 +235,8 @@ def decide(sweep: SweepInput, listing: Listing, now: datetime) -> Decisions:
                 if why is None:
                     continue
                 matched[rule["name"]] += 1
-                match = found.setdefault((index, job_id), Match(index, job))
+                summary = {"jobId": job["jobId"], "status": job.get("status")}
+                match = found.setdefault((index, job_id), Match(index, summary))
                 match.rules.append(rule["name"])
                 match.reasons.append(f"{rule['name']}: {', '.join(why)}")
     too_many = {rule["name"] for rule in rules if matched[rule["name"]] > rule["maxJobsPerSweep"]}
@@ -198,7 +248,17 @@ def decide(sweep: SweepInput, listing: Listing, now: datetime) -> Decisions:
             if chosen:
                 match.action, match.by = action, chosen[0]["name"]  # type: ignore[assignment]
                 break
-    return Decisions(list(found.values()), matched, too_many)
+    # Keep what is acted on (bounded by maxJobsPerSweep) and what the report shows (the first
+    # MAX_REPORTED_JOBS of each rule): a rule that matches a whole workspace costs no memory.
+    shown: dict[str, int] = dict.fromkeys(matched, 0)
+    kept = []
+    for match in found.values():
+        reported = [name for name in match.rules if shown[name] < MAX_REPORTED_JOBS]
+        for name in reported:
+            shown[name] += 1
+        if reported or match.action != "none":
+            kept.append(match)
+    return Decisions(kept, matched, too_many, list(listing.errors), listing.requests)
 
 
 def cancel_request(sweep: SweepInput, match: Match) -> tuple[str, CancelJobInput]:
@@ -220,7 +280,6 @@ def cancel_request(sweep: SweepInput, match: Match) -> tuple[str, CancelJobInput
 
 def report(
     sweep: SweepInput,
-    listing: Listing,
     decisions: Decisions,
     results: Mapping[tuple[int, str], Mapping[str, Any]],
 ) -> dict[str, Any]:
@@ -246,11 +305,11 @@ def report(
         "dryRun": sweep["dryRun"],
         "rules": rules_out,
         "workspaces": [
-            {**workspace_name(w), "ok": listing.errors[i] is None}
-            | ({"error": listing.errors[i]} if listing.errors[i] else {})
+            {**workspace_name(w), "ok": decisions.errors[i] is None}
+            | ({"error": decisions.errors[i]} if decisions.errors[i] else {})
             for i, w in enumerate(sweep["workspaces"])
         ],
-        "requests": listing.requests,
+        "requests": decisions.requests,
     }
 
 
