@@ -45,6 +45,8 @@ class SweepRow:
     busiest_second: int
     cancelled: int
     wall_seconds: float
+    #: The longest history any instance reached (the sweep's or a cancellation's).
+    peak_history: int
 
     @property
     def requests(self) -> int:
@@ -142,6 +144,7 @@ def measure(
         busiest_second=busiest_second([float(e["clock"]) for e in log]),
         cancelled=sum(1 for j in report["jobs"] if j.get("outcome") == "cancelled"),
         wall_seconds=wall,
+        peak_history=run.stats.peak_history_length,
     )
 
 
@@ -162,7 +165,16 @@ def part_five(quick: bool, checks: Checks) -> None:
         simulator.stop()
     print(
         table(
-            ["W x J", "requests", "by operation", "list pages", "req / job", "busiest s", "wall"],
+            [
+                "W x J",
+                "requests",
+                "by operation",
+                "list pages",
+                "req / job",
+                "busiest s",
+                "peak history",
+                "wall",
+            ],
             [
                 [
                     f"{r.workspaces} x {r.jobs_per_workspace}",
@@ -171,6 +183,7 @@ def part_five(quick: bool, checks: Checks) -> None:
                     str(r.list_pages),
                     f"{r.requests / (r.workspaces * r.jobs_per_workspace):.3f}",
                     str(r.busiest_second),
+                    str(r.peak_history),
                     f"{r.wall_seconds:.1f} s",
                 ]
                 for r in rows
