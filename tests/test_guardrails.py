@@ -490,3 +490,43 @@ def test_a_bulk_run_that_stops_publishes_failed(guard: Harness) -> None:
     assert run.status.runtime_status.value == "Failed"
     [stopped] = events_of(sim, "Quantum.Workspace.CancellationFinished")
     assert stopped["data"]["outcome"] == "failed" and "HTTP 403" in stopped["data"]["error"]
+
+
+def test_a_loopback_workspace_needs_the_loopback_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from triggers.guardrails import PolicyNotUsable
+
+    check = check_policy_document(
+        policy(rule(), workspaces=[{**WORKSPACE, "endpoint": "http://127.0.0.1:8090"}])
+    )
+    assert check.ok  # the form is right; whether loopback may be used is the app's setting
+    monkeypatch.setenv("QUANTUM_ALLOW_LOOPBACK", "false")
+    with pytest.raises(PolicyNotUsable) as refused:
+        sweep_input(check, load_settings(), dry_run=False)
+    assert refused.value.problems[0].name == "workspaces[0].endpoint"
+
+
+@pytest.mark.parametrize(
+    ("schedule", "after", "expected"),
+    [
+        ("0 */5 * * * *", "2026-12-02T07:41:13", "2026-12-02T07:45:00"),
+        ("*/2 * * * * *", "2026-12-02T07:41:13", "2026-12-02T07:41:14"),
+        ("0 30 9 * * 1-5", "2026-12-05T10:00:00", "2026-12-07T09:30:00"),  # Sat → Mon
+        ("15,45 0 0 1 1 *", "2026-12-02T00:00:00", "2027-01-01T00:00:15"),
+    ],
+)
+def test_the_host_reads_ncrontab_as_the_functions_host_does(
+    schedule: str, after: str, expected: str
+) -> None:
+    from devtools.host.timers import parse_schedule
+
+    moment = datetime.fromisoformat(after).replace(tzinfo=timezone.utc)
+    fires = parse_schedule(schedule).next_after(moment)
+    assert fires == datetime.fromisoformat(expected).replace(tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("schedule", ["0 */5 * * *", "0 61 * * * *", "x * * * * *", "0 0 0 31 2 *"])
+def test_a_schedule_the_host_cannot_use_is_refused(schedule: str) -> None:
+    from devtools.host.timers import ScheduleError, parse_schedule
+
+    with pytest.raises((ScheduleError, ValueError)):
+        parse_schedule(schedule).next_after(NOW)

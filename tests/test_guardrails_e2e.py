@@ -44,7 +44,11 @@ NEVER = "0 0 0 1 1 *"  # once a year: the timer is run by hand here
 
 
 def host_with(
-    sim: SimulatorServer, tmp: pytest.TempPathFactory, name: str, policy: str
+    sim: SimulatorServer,
+    tmp: pytest.TempPathFactory,
+    name: str,
+    policy: str,
+    schedule: str = NEVER,
 ) -> HostProcess:
     return start_host(
         tmp.mktemp(name),
@@ -52,7 +56,7 @@ def host_with(
         env={
             "IDENTITY_HEADER": "guardrail-e2e",
             "GUARDRAIL_POLICY": policy,
-            "GUARDRAIL_SCHEDULE": NEVER,
+            "GUARDRAIL_SCHEDULE": schedule,
             "EVENTS_TOPIC_ENDPOINT": f"{sim.url}/api/events",
             "EVENTS_TOPIC_KEY": TOPIC_KEY,
             "CANCEL_POLL_INTERVAL_SECONDS": "1",
@@ -156,5 +160,22 @@ def test_a_bad_policy_starts_nothing_and_the_app_keeps_working(
         )
         assert started.status_code == 200 and started.json()["outputs"]["outcome"] == "cancelled"
         assert guardrails(host)["lastSweep"] is None  # neither the timer nor the route swept
+    finally:
+        host.stop()
+
+
+def test_the_timer_fires_on_its_own_schedule(
+    sim: SimulatorServer, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    host = host_with(sim, tmp_path_factory, "scheduled", json.dumps(POLICY), "*/2 * * * * *")
+    try:
+
+        def swept() -> dict[str, Any] | None:
+            last = guardrails(host)["lastSweep"]
+            return last if last and last["runtimeStatus"] == "Completed" else None
+
+        last = wait_for(swept, timeout=20, interval=0.3, message="a scheduled sweep")
+        assert last["outputs"]["dryRun"] is False
+        assert any(e["operation"] == "Jobs_List" for e in sim.requests())
     finally:
         host.stop()

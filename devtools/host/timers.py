@@ -54,17 +54,19 @@ class Schedule:
         """The first whole second after ``moment`` (UTC) that the schedule names."""
         candidate = moment.astimezone(timezone.utc).replace(microsecond=0) + timedelta(seconds=1)
         seconds, minutes, hours, days, months, weekdays = self.fields
-        for _ in range(4 * 366 * 24 * 60):  # minute steps; at most about four years
+        limit = candidate + timedelta(days=5 * 366)
+        while candidate < limit:
             if (
-                candidate.month in months
-                and candidate.day in days
-                and (candidate.isoweekday() % 7) in weekdays
-                and candidate.hour in hours
-                and candidate.minute in minutes
+                candidate.month not in months
+                or candidate.day not in days
+                or candidate.isoweekday() % 7 not in weekdays
             ):
-                later = [s for s in sorted(seconds) if s >= candidate.second]
-                if later:
-                    return candidate.replace(second=later[0])
+                day = candidate.replace(hour=0, minute=0, second=0)
+                candidate = day + timedelta(days=1)
+                continue
+            later = [s for s in sorted(seconds) if s >= candidate.second]
+            if candidate.hour in hours and candidate.minute in minutes and later:
+                return candidate.replace(second=later[0])
             candidate = candidate.replace(second=0) + timedelta(minutes=1)
         raise ScheduleError(f"schedule {self.text!r} never fires")
 
