@@ -512,6 +512,7 @@ def test_a_loopback_workspace_needs_the_loopback_setting(monkeypatch: pytest.Mon
         ("*/2 * * * * *", "2026-12-02T07:41:13", "2026-12-02T07:41:14"),
         ("0 30 9 * * 1-5", "2026-12-05T10:00:00", "2026-12-07T09:30:00"),  # Sat → Mon
         ("15,45 0 0 1 1 *", "2026-12-02T00:00:00", "2027-01-01T00:00:15"),
+        ("0 30 9 * Jan Mon", "2026-12-02T00:00:00", "2027-01-04T09:30:00"),
     ],
 )
 def test_the_host_reads_ncrontab_as_the_functions_host_does(
@@ -524,7 +525,9 @@ def test_the_host_reads_ncrontab_as_the_functions_host_does(
     assert fires == datetime.fromisoformat(expected).replace(tzinfo=timezone.utc)
 
 
-@pytest.mark.parametrize("schedule", ["0 */5 * * *", "0 61 * * * *", "x * * * * *", "0 0 0 31 2 *"])
+@pytest.mark.parametrize(
+    "schedule", ["0 */5 * * *", "0 61 * * * *", "x * * * * *", "0 0 0 31 2 *", "0 0 0 * Foo *"]
+)
 def test_a_schedule_the_host_cannot_use_is_refused(schedule: str) -> None:
     from devtools.host.timers import ScheduleError, parse_schedule
 

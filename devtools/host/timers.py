@@ -1,8 +1,9 @@
 """Timer triggers, as the Functions host runs them: on their NCRONTAB schedule, and by hand.
 
 * The schedule is the timer binding's ``schedule``: six NCRONTAB fields, seconds first
-  (``{second} {minute} {hour} {day} {month} {day-of-week}``; ``*``, ``*/n``, ``a-b``, ``a-b/n``
-  and lists), read in UTC ("Timer trigger for Azure Functions": NCRONTAB expressions,
+  (``{second} {minute} {hour} {day} {month} {day-of-week}``; ``*``, ``*/n``, ``a-b``, ``a-b/n``,
+  lists, and month or day names such as ``Jan`` and ``Mon``; day 0 is Sunday), read in UTC
+  ("Timer trigger for Azure Functions": NCRONTAB expressions,
   learn.microsoft.com/azure/azure-functions/functions-bindings-timer). ``%NAME%`` resolves from
   the environment, as the host resolves app settings in binding expressions.
 * ``POST /admin/functions/{name}`` with a JSON body (``{"input": ""}``) runs any non-HTTP
@@ -82,9 +83,33 @@ def parse_schedule(text: str) -> Schedule:
     )
 
 
+#: Month and day names NCRONTAB accepts in place of numbers (English, any case, 3 letters
+#: or in full).
+_NAMES = {
+    **{
+        m: i + 1
+        for i, m in enumerate(
+            ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+        )
+    },
+    **{d: i for i, d in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))},
+}
+_NAME = re.compile(r"[A-Za-z]+")
+
+
+def _numbered(text: str) -> str:
+    def number(found: re.Match[str]) -> str:
+        word = found.group(0).lower()[:3]
+        if word not in _NAMES:
+            raise ScheduleError(f"NCRONTAB name {found.group(0)!r} is not a month or a day")
+        return str(_NAMES[word])
+
+    return _NAME.sub(number, text)
+
+
 def _field(text: str, low: int, high: int) -> frozenset[int]:
     values: set[int] = set()
-    for item in text.split(","):
+    for item in _numbered(text).split(","):
         span, _, step_text = item.partition("/")
         step = int(step_text) if step_text else 1
         if span == "*":
