@@ -167,8 +167,7 @@ def _too_many(
     now: str,
 ) -> OutcomeEvent:
     rule = next(r for r in sweep["policy"]["rules"] if r["name"] == name)
-    indexes = sorted({m.workspace for m in decisions.matches if name in m.rules})
-    workspaces = [plan.workspace_name(sweep["workspaces"][i]) for i in indexes]
+    workspaces = [plan.workspace_name(sweep["workspaces"][i]) for i in decisions.where[name]]
     return outcome_events.violation(
         context.instance_id,
         started_at,

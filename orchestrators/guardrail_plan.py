@@ -178,6 +178,8 @@ class Decisions:
     too_many: set[str]
     errors: list[str | None]
     requests: int
+    #: Every workspace (by index) where each rule matched a job, for its tooManyJobs alert.
+    where: dict[str, list[int]] = field(default_factory=dict)
 
     def acts(self) -> bool:
         """Whether anything is to be cancelled or alerted (or refused as too many)."""
@@ -201,6 +203,7 @@ class Decisions:
             "tooMany": sorted(self.too_many),
             "errors": self.errors,
             "requests": self.requests,
+            "where": self.where,
         }
 
     @classmethod
@@ -212,6 +215,7 @@ class Decisions:
             set(data["tooMany"]),
             list(data["errors"]),
             int(data["requests"]),
+            {name: list(indexes) for name, indexes in data["where"].items()},
         )
 
 
@@ -258,7 +262,10 @@ def decide(sweep: SweepInput, listing: Listing, now: datetime) -> Decisions:
             shown[name] += 1
         if reported or match.action != "none":
             kept.append(match)
-    return Decisions(kept, matched, too_many, list(listing.errors), listing.requests)
+    where = {
+        name: sorted({m.workspace for m in found.values() if name in m.rules}) for name in matched
+    }
+    return Decisions(kept, matched, too_many, list(listing.errors), listing.requests, where)
 
 
 def cancel_request(sweep: SweepInput, match: Match) -> tuple[str, CancelJobInput]:

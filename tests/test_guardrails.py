@@ -533,3 +533,24 @@ def test_a_schedule_the_host_cannot_use_is_refused(schedule: str) -> None:
 
     with pytest.raises((ScheduleError, ValueError)):
         parse_schedule(schedule).next_after(NOW)
+
+
+def test_too_many_jobs_names_every_workspace_even_past_the_reported_jobs(guard: Harness) -> None:
+    sim = guard.simulator
+    sim.set_options(pageSize=100)
+    other = {**WORKSPACE, "workspaceName": "ws-other"}
+    for _ in range(110):
+        seed(sim, 200)
+    sim.seed_job(
+        workspace="ws-other",
+        lifecycle=RUNNING,
+        details={"target": QPU, "providerId": "ionq"},
+        ages={"creationTime": 200 * 60 + 60, "beginExecutionTime": 200 * 60},
+    )
+    run = sweep(guard, policy(rule(), workspaces=[dict(WORKSPACE), other]))
+    report = rule_report(run, "qpu-runtime")
+    assert (report["matched"], report["outcome"], len(report["jobs"])) == (111, "tooManyJobs", 100)
+    assert run.calls("Jobs_Cancel") == []
+    [alert] = events_of(sim, "Quantum.Guardrail.Violation")
+    named = {w["workspaceName"] for w in alert["data"]["workspace"]}
+    assert named == {DEFAULT_WORKSPACE, "ws-other"} and alert["data"]["matched"] == 111
