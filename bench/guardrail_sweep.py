@@ -3,8 +3,10 @@
 The sweep runs through the app's real ``enforce_guardrails`` (function_app.app, virtual time)
 against the simulator, and every figure is counted afterwards from the simulator's request
 log: requests by operation (a sweep lists pages; it never reads a job one by one), requests
-per unfinished job, and the most requests the simulator saw in any one second of its clock,
-held to the sweep's rate cap (BULK_MAX_REQUESTS_PER_SECOND).
+per unfinished job, and the most requests the simulator saw in any one second of its clock:
+the sweep's own (listing pages, Quotas_List) held to its rate cap (BULK_MAX_REQUESTS_PER_SECOND),
+and all of them, the cancellations' own runs included (their starts are paced at half the cap a
+second; their confirming polls follow the single-job schedule, outside the sweep's cap).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ SIZES = ((1, 100), (5, 250), (10, 500))
 QUICK_SIZES = ((1, 100), (5, 250))
 RATE_CAP = 5
 QPU = "ionq.qpu.aria-1"
+LISTING_OPERATIONS = ("Jobs_List", "Quotas_List")
 #: One job in this many has run past the limit (it gets a read, a cancel and a confirmation).
 RUNAWAY_EVERY = 50
 
@@ -42,11 +45,16 @@ class SweepRow:
     workspaces: int
     jobs_per_workspace: int
     by_operation: dict[str, int]
+    #: The most listing requests (Jobs_List, Quotas_List) in any one second: the sweep's own.
     busiest_second: int
+    #: The same with the cancellations' own requests counted too.
+    busiest_second_all: int
     cancelled: int
     wall_seconds: float
     #: The longest history any instance reached (the sweep's or a cancellation's).
     peak_history: int
+    #: Executions the sweep took (continue-as-new between listing slices and before acting).
+    generations: int
 
     @property
     def requests(self) -> int:
@@ -141,10 +149,14 @@ def measure(
         workspaces=workspaces,
         jobs_per_workspace=jobs,
         by_operation=dict(Counter(str(e["operation"]) for e in log)),
-        busiest_second=busiest_second([float(e["clock"]) for e in log]),
+        busiest_second=busiest_second(
+            [float(e["clock"]) for e in log if e["operation"] in LISTING_OPERATIONS]
+        ),
+        busiest_second_all=busiest_second([float(e["clock"]) for e in log]),
         cancelled=sum(1 for j in report["jobs"] if j.get("outcome") == "cancelled"),
         wall_seconds=wall,
         peak_history=run.stats.peak_history_length,
+        generations=run.stats.continued_as_new + 1,
     )
 
 
@@ -153,7 +165,8 @@ def part_five(quick: bool, checks: Checks) -> None:
     print("## 5. Guardrail sweep\n")
     print(
         f"One rule (running over 120 min on {QPU}); one job in {RUNAWAY_EVERY} is past it. "
-        f"Rate cap {RATE_CAP} requests/s. Counted from the simulator's request log.\n",
+        f"Rate cap {RATE_CAP} requests/s on the sweep's own requests. Counted from the "
+        "simulator's request log.\n",
         flush=True,
     )
     simulator = start_simulator(manual_clock=True)
@@ -171,7 +184,8 @@ def part_five(quick: bool, checks: Checks) -> None:
                 "by operation",
                 "list pages",
                 "req / job",
-                "busiest s",
+                "busiest s (sweep)",
+                "busiest s (all)",
                 "peak history",
                 "wall",
             ],
@@ -183,6 +197,7 @@ def part_five(quick: bool, checks: Checks) -> None:
                     str(r.list_pages),
                     f"{r.requests / (r.workspaces * r.jobs_per_workspace):.3f}",
                     str(r.busiest_second),
+                    str(r.busiest_second_all),
                     str(r.peak_history),
                     f"{r.wall_seconds:.1f} s",
                 ]
@@ -206,7 +221,8 @@ def part_five(quick: bool, checks: Checks) -> None:
             f"{r.by_operation.get('Jobs_Get', 0)} Jobs_Get, {r.cancelled}/{runaways} cancelled",
         )
         checks.check(
-            f"sweep {label}: rate cap {RATE_CAP}/s",
+            f"sweep {label}: rate cap {RATE_CAP}/s on the sweep's own requests",
             r.busiest_second <= RATE_CAP,
-            f"busiest second {r.busiest_second}",
+            f"busiest second {r.busiest_second} (with the cancellations' own: "
+            f"{r.busiest_second_all})",
         )

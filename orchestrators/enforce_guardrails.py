@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Generator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import azure.durable_functions as df
@@ -28,11 +28,14 @@ from orchestrators.outcome_events import publish
 from orchestrators.pacing import BATCH_GAP, Pacer
 from workflow import outcome_events
 from workflow.outcome_events import OutcomeEvent
-from workflow.times import iso
+from workflow.times import iso, parse_iso
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
 Steps = Generator[Any, Any, Any]
+#: Listing batches per execution before it continues as new (a batch is at most the rate
+#: cap's worth of pages of up to 100 jobs), so the history stays short however much is listed.
+LIST_TICKS = 5
 #: What the Durable backend says when a sub-orchestration's instance id is already running.
 _DUPLICATE = "already exists"
 
@@ -42,28 +45,31 @@ def enforce_guardrails(context: df.DurableOrchestrationContext) -> Steps:
     """One sweep: list, decide, act (unless a dry run), report."""
     sweep: plan.SweepInput = context.get_input()
     pacer = Pacer.resume(max(1, int(sweep["maxRequestsPerSecond"])), sweep.get("nextAt"))
+    started_at = sweep.get("startedAt") or iso(context.current_utc_datetime)
     results: dict[tuple[int, str], dict[str, Any]] = {}
-    if "decided" not in sweep:
-        now = context.current_utc_datetime
-        started_at = iso(now)
-        context.set_custom_status({"phase": "listing"})
-        listing = yield from list_workspaces(context, sweep, pacer)
-        decisions = plan.decide(sweep, listing, now)
-        if not sweep["dryRun"] and decisions.acts():
-            # Act in a fresh generation: its history holds the decisions, not the listings.
-            carried = {
-                **sweep,
-                "decided": decisions.to_json(),
-                "startedAt": started_at,
-                "nextAt": pacer.handover(),  # the rate cap holds across the two generations
-            }
-            context.continue_as_new(carried)
-            return None
-    else:
-        started_at = sweep["startedAt"]
+    if "decided" in sweep:
         decisions = plan.Decisions.from_json(sweep["decided"])
         context.set_custom_status({"phase": "acting"})
         results = yield from act(context, sweep, decisions, pacer, started_at)
+    else:
+        listing = (
+            plan.Listing.from_json(sweep["listing"])
+            if "listing" in sweep
+            else plan.start_listing(sweep)
+        )
+        context.set_custom_status({"phase": "listing", "requests": listing.requests})
+        yield from list_workspaces(context, sweep, listing, pacer, parse_iso(started_at))
+        # Continue as new between listing slices, and before acting: no execution's history
+        # holds more than LIST_TICKS batches of pages, and the acting one only the decisions.
+        carried: dict[str, Any] = {k: v for k, v in sweep.items() if k not in ("listing",)}
+        carried.update(startedAt=started_at, nextAt=pacer.handover())
+        if listing.queue:
+            context.continue_as_new({**carried, "listing": listing.to_json()})
+            return None
+        decisions = plan.decide(sweep, listing)
+        if not sweep["dryRun"] and decisions.acts():
+            context.continue_as_new({**carried, "decided": decisions.to_json()})
+            return None
     output = plan.report(sweep, decisions, results)
     output.update(startedAt=started_at, finishedAt=iso(context.current_utc_datetime))
     context.set_custom_status({"phase": "done"})
@@ -77,27 +83,35 @@ def enforce_guardrails(context: df.DurableOrchestrationContext) -> Steps:
 
 
 def list_workspaces(
-    context: df.DurableOrchestrationContext, sweep: plan.SweepInput, pacer: Pacer
-) -> Generator[Any, Any, plan.Listing]:
-    """Step list: every listing page and Quotas_List, at most ``per_second`` a second."""
-    listing = plan.start_listing(sweep)
-    while listing.queue:
+    context: df.DurableOrchestrationContext,
+    sweep: plan.SweepInput,
+    listing: plan.Listing,
+    pacer: Pacer,
+    now: datetime,
+) -> Steps:
+    """Step list: at most LIST_TICKS batches of listing pages and Quotas_List, each at most
+    ``per_second`` requests, evaluated against the rules as they come (``now``: the sweep's
+    start, the moment every condition is read at)."""
+    for _ in range(LIST_TICKS):
+        if not listing.queue:
+            return
         yield from pacer.wait(context)
         batch = plan.take(listing, pacer.per_second)
         answers = yield context.task_all(
             [
                 context.call_activity(
-                    r.activity,
-                    {**r.payload, "instanceId": context.instance_id, "attempt": r.attempt},
+                    r["activity"],
+                    {**r["payload"], "instanceId": context.instance_id, "attempt": r["attempt"]},
                 )
                 for r in batch
             ]
         )
         pacer.sent(context)
-        pause = max(plan.answered(listing, r, a) for r, a in zip(batch, answers, strict=True))
+        pause = max(
+            plan.answered(sweep, listing, r, a, now) for r, a in zip(batch, answers, strict=True)
+        )
         if pause:
             pacer.hold_until(context.current_utc_datetime + timedelta(seconds=pause))
-    return listing
 
 
 def act(

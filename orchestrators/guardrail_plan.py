@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal, TypedDict
 
@@ -54,32 +54,60 @@ class SweepInput(TypedDict):
     maxRequestsPerSecond: float
     #: The polling options of the cancellations a sweep starts.
     options: PollOptions
-    #: Carried into the acting generation (continue-as-new): the decisions and the start.
+    #: Carried through continue-as-new: the listing so far, or the decisions of the acting
+    #: generation; the sweep's start (its "now" for every condition) and the pacer's state.
+    listing: NotRequired[dict[str, Any]]
     decided: NotRequired[dict[str, Any]]
     startedAt: NotRequired[str]
     nextAt: NotRequired[str | None]
 
 
-@dataclass
-class Request:
+class Request(TypedDict):
     """One listing or Quotas_List request of the sweep, and its attempt."""
 
     workspace: int
     activity: str
     payload: dict[str, Any]
-    key: str = ""
-    attempt: int = 1
+    key: str
+    attempt: int
 
 
 @dataclass
 class Listing:
-    """What the sweep learnt of every workspace."""
+    """What the sweep has learnt so far; plain JSON (``to_json``), as it travels through
+    continue-as-new every few ticks so that no execution's history holds many pages.
 
-    jobs: list[dict[str, list[dict[str, Any]]]]
-    quotas: list[list[dict[str, Any]]]
+    Pages are evaluated as they arrive (a workspace's pages wait in ``held`` until its quotas
+    are known, when a rule reads them); only matches are kept, and of a rule past its
+    maxJobsPerSweep only the first MAX_REPORTED_JOBS."""
+
+    queue: list[Request]
+    #: Per workspace: its quotas, or None while Quotas_List is awaited.
+    quotas: list[list[dict[str, Any]] | None]
+    held: list[list[dict[str, Any]]]
     errors: list[str | None]
+    #: Matches by "workspace/jobId": {workspace, job, rules, reasons, shown}.
+    found: dict[str, dict[str, Any]]
+    #: Matches per workspace and rule (a workspace that fails is taken out of the counts).
+    counts: list[dict[str, int]]
+    #: Rules that went past their maxJobsPerSweep at any moment: they act on nothing.
+    over: list[str]
+    #: Per rule, how many kept matches its report shows (at most MAX_REPORTED_JOBS).
+    reported: dict[str, int] = field(default_factory=dict)
     requests: int = 0
-    queue: list[Request] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """The state, for continue-as-new."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Listing:
+        """The inverse of :meth:`to_json`."""
+        return cls(**data)
+
+    def matched(self, rule: str) -> int:
+        """Matches of ``rule`` in every workspace that could be listed."""
+        return sum(counts.get(rule, 0) for counts in self.counts)
 
 
 def workspace_name(workspace: Mapping[str, Any]) -> dict[str, str]:
@@ -93,23 +121,32 @@ def workspace_name(workspace: Mapping[str, Any]) -> dict[str, str]:
 
 def start_listing(sweep: SweepInput) -> Listing:
     """Every first request: one listing per (workspace, distinct filter), and Quotas_List per
-    workspace when a rule reads quotas."""
+    workspace when a rule reads quotas (first, so that pages seldom wait for them)."""
     rules = sweep["policy"]["rules"]
     filters = {filter_key(rule["filter"]): rule["filter"] for rule in rules}
     count = len(sweep["workspaces"])
+    quotas = needs_quotas(rules)
     listing = Listing(
-        jobs=[{key: [] for key in filters} for _ in range(count)],
-        quotas=[[] for _ in range(count)],
+        queue=[],
+        quotas=[None if quotas else [] for _ in range(count)],
+        held=[[] for _ in range(count)],
         errors=[None] * count,
+        found={},
+        counts=[{} for _ in range(count)],
+        over=[],
     )
     for index, workspace in enumerate(sweep["workspaces"]):
-        if needs_quotas(rules):
-            listing.queue.append(Request(index, "list_quotas", dict(workspace)))
+        if quotas:
+            listing.queue.append(_request(index, "list_quotas", dict(workspace)))
         for key, chosen in filters.items():
             query = {"filter": service_filter(chosen), "orderby": ORDER, "top": PAGE_SIZE}
             payload = {**workspace, **query, "guardrailFields": True}
-            listing.queue.append(Request(index, "list_jobs_page", payload, key))
+            listing.queue.append(_request(index, "list_jobs_page", payload, key))
     return listing
+
+
+def _request(workspace: int, activity: str, payload: dict[str, Any], key: str = "") -> Request:
+    return Request(workspace=workspace, activity=activity, payload=payload, key=key, attempt=1)
 
 
 def take(listing: Listing, most: int) -> list[Request]:
@@ -118,40 +155,117 @@ def take(listing: Listing, most: int) -> list[Request]:
     return taken
 
 
-def answered(listing: Listing, request: Request, answer: Mapping[str, Any]) -> float:
+def answered(
+    sweep: SweepInput,
+    listing: Listing,
+    request: Request,
+    answer: Mapping[str, Any],
+    now: datetime,
+) -> float:
     """Apply one answer; returns the wait a retry asks for (the whole sweep pauses)."""
     listing.requests += 1
-    index = request.workspace
+    index = request["workspace"]
     if listing.errors[index] is not None:
         return 0.0
-    if answer["ok"]:
-        if request.activity == "list_quotas":
-            listing.quotas[index] = list(answer["quotas"])
-        else:
-            listing.jobs[index][request.key].extend(answer["jobs"])
-            if answer.get("nextLink"):
-                payload = {
-                    **{
-                        k: v
-                        for k, v in request.payload.items()
-                        if k not in ("filter", "orderby", "top")
-                    },
-                    "nextLink": answer["nextLink"],
-                }
-                listing.queue.append(Request(index, request.activity, payload, request.key))
+    if not answer["ok"]:
+        return _failed(listing, request, answer["error"])
+    if request["activity"] == "list_quotas":
+        listing.quotas[index] = list(answer["quotas"])
+        held, listing.held[index] = listing.held[index], []
+        for page in held:
+            _evaluate(sweep, listing, index, page["key"], page["jobs"], now)
         return 0.0
-    error: ErrorInfo = answer["error"]
-    wait = retry_wait(error, request.attempt)
-    if wait is not None:
-        request.attempt += 1
-        listing.queue.insert(0, request)
-        return wait
-    name = "/".join(workspace_name(request.payload).values())
-    listing.errors[index] = (
-        f"workspace {name}: {ServiceCallFailed(error, request.attempt, give_up_reason(error))}"
-    )
-    listing.queue = [r for r in listing.queue if r.workspace != index]
+    if answer.get("nextLink"):
+        kept = {
+            k: v for k, v in request["payload"].items() if k not in ("filter", "orderby", "top")
+        }
+        payload = {**kept, "nextLink": answer["nextLink"]}
+        listing.queue.append(_request(index, request["activity"], payload, request["key"]))
+    if listing.quotas[index] is None:
+        listing.held[index].append({"key": request["key"], "jobs": answer["jobs"]})
+    else:
+        _evaluate(sweep, listing, index, request["key"], answer["jobs"], now)
     return 0.0
+
+
+def _failed(listing: Listing, request: Request, error: ErrorInfo) -> float:
+    wait = retry_wait(error, request["attempt"])
+    if wait is not None:
+        listing.queue.insert(0, {**request, "attempt": request["attempt"] + 1})
+        return wait
+    # Failed for good: the workspace is reported and left out whole.
+    index = request["workspace"]
+    name = "/".join(workspace_name(request["payload"]).values())
+    reason = give_up_reason(error)
+    failure = ServiceCallFailed(error, request["attempt"], reason)
+    listing.errors[index] = f"workspace {name}: {failure}"
+    listing.queue = [r for r in listing.queue if r["workspace"] != index]
+    listing.held[index] = []
+    listing.counts[index] = {}
+    listing.found = {k: m for k, m in listing.found.items() if m["workspace"] != index}
+    listing.reported = {}
+    for match in listing.found.values():
+        for name in match["shown"]:
+            listing.reported[name] = listing.reported.get(name, 0) + 1
+    return 0.0
+
+
+def _evaluate(
+    sweep: SweepInput,
+    listing: Listing,
+    index: int,
+    key: str,
+    jobs: list[dict[str, Any]],
+    now: datetime,
+) -> None:
+    """Every rule of this listing's filter on one page of jobs."""
+    quotas = listing.quotas[index]
+    for rule in sweep["policy"]["rules"]:
+        if filter_key(rule["filter"]) != key:
+            continue
+        name = rule["name"]
+        for job in jobs:
+            slot = f"{index}/{str(job['jobId']).lower()}"
+            known = listing.found.get(slot)
+            if known is not None and name in known["rules"]:
+                continue  # listed again (pages shift as jobs end)
+            if not in_scope(job, rule):
+                continue
+            why = reasons(job, rule["when"], now, quotas)
+            if why is None:
+                continue
+            counts = listing.counts[index]
+            counts[name] = counts.get(name, 0) + 1
+            shown = listing.reported.get(name, 0)
+            over = name in listing.over or listing.matched(name) > rule["maxJobsPerSweep"]
+            if not over or shown < MAX_REPORTED_JOBS:
+                match = listing.found.setdefault(
+                    slot,
+                    {
+                        "workspace": index,
+                        "job": {"jobId": job["jobId"], "status": job.get("status")},
+                        "rules": [],
+                        "reasons": [],
+                        "shown": [],
+                    },
+                )
+                match["rules"].append(name)
+                match["reasons"].append(f"{name}: {', '.join(why)}")
+                if shown < MAX_REPORTED_JOBS:
+                    match["shown"].append(name)
+                    listing.reported[name] = shown + 1
+            if over and name not in listing.over:
+                _went_over(listing, name)
+
+
+def _went_over(listing: Listing, name: str) -> None:
+    # The rule will act on nothing: keep only what some report or acting rule still needs.
+    listing.over.append(name)
+    listing.found = {
+        slot: match
+        for slot, match in listing.found.items()
+        if match["shown"] or any(rule not in listing.over for rule in match["rules"])
+    }
 
 
 @dataclass
@@ -219,51 +333,30 @@ class Decisions:
         )
 
 
-def decide(sweep: SweepInput, listing: Listing, now: datetime) -> Decisions:
-    """Evaluate every rule on the listings; a job is acted on once, cancel over alert, and a
-    rule past its maxJobsPerSweep (all workspaces together) acts on none of its jobs."""
+def decide(sweep: SweepInput, listing: Listing) -> Decisions:
+    """What the finished listing decides: a job is acted on once, cancel over alert, and a
+    rule that went past its maxJobsPerSweep (all workspaces together) acts on none of its
+    jobs. Only what is acted on or reported is kept."""
     rules = sweep["policy"]["rules"]
-    found: dict[tuple[int, str], Match] = {}
-    matched = {rule["name"]: 0 for rule in rules}
-    for index in range(len(sweep["workspaces"])):
-        if listing.errors[index] is not None:
-            continue
-        for rule in rules:
-            seen: set[str] = set()
-            for job in listing.jobs[index][filter_key(rule["filter"])]:
-                job_id = str(job["jobId"]).lower()
-                if job_id in seen or not in_scope(job, rule):
-                    continue
-                seen.add(job_id)
-                why = reasons(job, rule["when"], now, listing.quotas[index])
-                if why is None:
-                    continue
-                matched[rule["name"]] += 1
-                summary = {"jobId": job["jobId"], "status": job.get("status")}
-                match = found.setdefault((index, job_id), Match(index, summary))
-                match.rules.append(rule["name"])
-                match.reasons.append(f"{rule['name']}: {', '.join(why)}")
-    too_many = {rule["name"] for rule in rules if matched[rule["name"]] > rule["maxJobsPerSweep"]}
+    matched = {rule["name"]: listing.matched(rule["name"]) for rule in rules}
+    too_many = set(listing.over) | {
+        rule["name"] for rule in rules if matched[rule["name"]] > rule["maxJobsPerSweep"]
+    }
     by_name = {rule["name"]: rule for rule in rules}
-    for match in found.values():
+    kept: list[Match] = []
+    for found in listing.found.values():
+        match = Match(found["workspace"], found["job"], found["rules"], found["reasons"])
         acting = [by_name[name] for name in match.rules if name not in too_many]
         for action in ("cancel", "alert"):
             chosen = [rule for rule in acting if rule["action"] == action]
             if chosen:
                 match.action, match.by = action, chosen[0]["name"]  # type: ignore[assignment]
                 break
-    # Keep what is acted on (bounded by maxJobsPerSweep) and what the report shows (the first
-    # MAX_REPORTED_JOBS of each rule): a rule that matches a whole workspace costs no memory.
-    shown: dict[str, int] = dict.fromkeys(matched, 0)
-    kept = []
-    for match in found.values():
-        reported = [name for name in match.rules if shown[name] < MAX_REPORTED_JOBS]
-        for name in reported:
-            shown[name] += 1
-        if reported or match.action != "none":
+        if found["shown"] or match.action != "none":
             kept.append(match)
     where = {
-        name: sorted({m.workspace for m in found.values() if name in m.rules}) for name in matched
+        rule["name"]: [i for i, counts in enumerate(listing.counts) if counts.get(rule["name"])]
+        for rule in rules
     }
     return Decisions(kept, matched, too_many, list(listing.errors), listing.requests, where)
 

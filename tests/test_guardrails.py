@@ -475,7 +475,8 @@ def test_the_benchmark_figures_come_from_the_simulator_log_and_move_with_the_cap
     capped = measure(simulator, workspaces=3, jobs=100, cap=2)
     assert capped.list_pages == 3 and capped.cancelled == 6  # 2 runaways per 100 jobs
     assert capped.by_operation["Jobs_Cancel"] == 6 and capped.busiest_second <= 2
-    # The planted defect: a cap ten times higher lets the same sweep burst past 2 a second.
+    assert capped.busiest_second_all >= capped.busiest_second
+    # The planted defect: a cap ten times higher lets the same listing burst past 2 a second.
     loose = measure(simulator, workspaces=3, jobs=100, cap=20)
     assert loose.requests == capped.requests and loose.busiest_second > 2
 
@@ -554,3 +555,30 @@ def test_too_many_jobs_names_every_workspace_even_past_the_reported_jobs(guard: 
     [alert] = events_of(sim, "Quantum.Guardrail.Violation")
     named = {w["workspaceName"] for w in alert["data"]["workspace"]}
     assert named == {DEFAULT_WORKSPACE, "ws-other"} and alert["data"]["matched"] == 111
+
+
+def test_a_long_listing_continues_as_new_and_loses_nothing(
+    simulator: SimulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bench.guardrail_sweep import measure
+    from orchestrators.enforce_guardrails import LIST_TICKS
+
+    monkeypatch.setenv("QUANTUM_ALLOW_LOOPBACK", "true")
+    # One page a second across more workspaces than one execution lists.
+    row = measure(simulator, workspaces=LIST_TICKS + 3, jobs=120, cap=1)
+    assert row.list_pages == 2 * (LIST_TICKS + 3)
+    assert row.cancelled == 3 * (LIST_TICKS + 3)  # jobs 0, 50 and 100 of each workspace
+    assert row.busiest_second <= 1
+    assert row.generations >= 4  # listing slices, then acting
+
+
+def test_pages_wait_for_a_throttled_quota_and_are_then_evaluated(guard: Harness) -> None:
+    sim = guard.simulator
+    sim.set_quotas([{"dimension": "qgs", "providerId": "ionq", "utilization": 95, "limit": 100}])
+    sim.add_fault({"operation": "Quotas_List", "httpStatus": 503, "count": 1})
+    job_id = seed(sim, 1)
+    when = {"quotaUtilizationOver": {"dimension": "qgs", "providerId": "ionq", "fraction": 0.9}}
+    run = sweep(guard, policy(rule("quota", when=when)))
+    # The page came in while Quotas_List was retried; it was held, then evaluated.
+    assert [e["status"] for e in run.calls("Quotas_List")] == [503, 200]
+    assert cancels(run) == Counter({job_id: 1})
