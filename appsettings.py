@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from dataplane.sealing import parse_key
 from dataplane.versions import DEFAULT_API_VERSION
@@ -37,6 +38,10 @@ BULK_MAX_CONCURRENCY = "BULK_MAX_CONCURRENCY"
 WORKSPACE_ALERT_EVENT_TYPES = "WORKSPACE_ALERT_EVENT_TYPES"
 CALLER_TOKEN_KEY = "CALLER_TOKEN_KEY"
 CALLER_TOKEN_KEY_PREVIOUS = "CALLER_TOKEN_KEY_PREVIOUS"
+GUARDRAIL_POLICY = "GUARDRAIL_POLICY"
+GUARDRAIL_SCHEDULE = "GUARDRAIL_SCHEDULE"
+EVENTS_TOPIC_ENDPOINT = "EVENTS_TOPIC_ENDPOINT"
+EVENTS_TOPIC_KEY = "EVENTS_TOPIC_KEY"
 
 DEFAULT_JOB_ALERT_EVENT_TYPES = ("Quantum.Job.CostAlert", "Quantum.Job.CancelRequested")
 DEFAULT_POLL_INTERVAL_SECONDS = 5.0
@@ -46,6 +51,8 @@ DEFAULT_BULK_MAX_REQUESTS_PER_SECOND = 20.0
 DEFAULT_BULK_MAX_CONCURRENCY = 50
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 5.0
 DEFAULT_READ_TIMEOUT_SECONDS = 30.0
+#: Every five minutes, at second 0 (NCRONTAB: second minute hour day month day-of-week).
+DEFAULT_GUARDRAIL_SCHEDULE = "0 */5 * * * *"
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
@@ -78,6 +85,11 @@ class Settings:
     caller_token_key: bytes | None = field(default=None, repr=False)
     #: Every key that may open a sealed token: the current one, then the previous one.
     caller_token_keys: tuple[bytes, ...] = field(default=(), repr=False)
+    #: GUARDRAIL_POLICY as set (JSON or @file); checked by workflow.guardrail_policy.
+    guardrail_policy: str | None = None
+    #: Where outcome events go (None: not published), and the topic key used locally.
+    events_topic_endpoint: str | None = None
+    events_topic_key: str | None = field(default=None, repr=False)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -141,6 +153,35 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         workspace_alert_event_types=workspace_types,
         caller_token_key=key,
         caller_token_keys=tuple(k for k in (key, previous) if k is not None),
+        guardrail_policy=env.get(GUARDRAIL_POLICY, "").strip() or None,
+        events_topic_endpoint=_topic_endpoint(env, _flag(env, QUANTUM_ALLOW_LOOPBACK)),
+        events_topic_key=env.get(EVENTS_TOPIC_KEY, "").strip() or None,
+    )
+
+
+def guardrail_schedule(environ: Mapping[str, str] | None = None) -> str:
+    """GUARDRAIL_SCHEDULE, the NCRONTAB of ``watch_jobs`` (read when the app is indexed: the
+    host builds the timer's schedule once, at start-up)."""
+    env = os.environ if environ is None else environ
+    return env.get(GUARDRAIL_SCHEDULE, "").strip() or DEFAULT_GUARDRAIL_SCHEDULE
+
+
+def _topic_endpoint(env: Mapping[str, str], allow_loopback: bool) -> str | None:
+    # The app's identity token (or the topic key) goes here: https only, or plain-http
+    # loopback for a local sink when QUANTUM_ALLOW_LOOPBACK is on.
+    raw = env.get(EVENTS_TOPIC_ENDPOINT, "").strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    host = (parts.hostname or "").lower()
+    loopback = host in ("127.0.0.1", "localhost", "::1")
+    if parts.username or parts.password or parts.query or parts.fragment or not host:
+        raise SettingsError(f"{EVENTS_TOPIC_ENDPOINT} must be the topic's URL, without a query")
+    if parts.scheme == "https" or (parts.scheme == "http" and loopback and allow_loopback):
+        return raw
+    raise SettingsError(
+        f"{EVENTS_TOPIC_ENDPOINT} must be an https URL (plain-http loopback only when "
+        f"{QUANTUM_ALLOW_LOOPBACK} is true)"
     )
 
 

@@ -11,8 +11,9 @@ requirements), so the app must not configure it a second time.
   code, the URL with no query value but api-version) plus the client and service request ids,
   the job id and the operation; never a header, never a token.
 * Metrics: data-plane requests by operation and status code; cancellations by outcome and by
-  trigger (``http``, ``eventGrid``, ``bulk``); the time from an accepted cancel to the job's
-  final status. Orchestrators record theirs only when not replaying.
+  trigger (``http``, ``eventGrid``, ``bulk``, ``monitorAlert``, ``guardrail``); the time from an
+  accepted cancel to the job's final status. Orchestrators record theirs only when not
+  replaying.
 """
 
 from __future__ import annotations

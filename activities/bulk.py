@@ -55,9 +55,20 @@ def list_jobs_page(call: dict[str, Any]) -> dict[str, Any] | ActivityFailure:
     if not call.get("countOnly"):
         answer["jobs"] = [
             {**listed(item), "cancellationTime": _text(item.get("cancellationTime"))}
+            | (_guardrail_fields(item) if call.get("guardrailFields") else {})
             for item in items
         ]
     return answer
+
+
+def _guardrail_fields(details: dict[str, Any]) -> dict[str, Any]:
+    # What guardrail conditions read (workflow.guardrail_rules), asked for by the sweep only.
+    cost = details.get("costEstimate")
+    total = cost.get("estimatedTotal") if isinstance(cost, dict) else None
+    return {
+        "beginExecutionTime": _text(details.get("beginExecutionTime")),
+        "costEstimate": total if isinstance(total, (int, float)) else None,
+    }
 
 
 @bp.activity_trigger(input_name="call")

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 import workflow.schedule
 from devtools.simulator import SimulatorServer
 
-from . import concurrency, replay_cost, service_calls, workspace_scale
+from . import concurrency, guardrail_sweep, replay_cost, service_calls, workspace_scale
 from .environment import https_simulator, prepare_process, start_simulator
 from .report import Checks, label_t, ratio, seconds, table
 from .schedules import LOOP_SCHEDULES
@@ -36,7 +36,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Command line."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, tighter budgets")
-    parser.add_argument("--parts", default="1,2,3,4", help="comma-separated: 1, 2, 3, 4")
+    parser.add_argument("--parts", default="1,2,3,4,5", help="comma-separated: 1, 2, 3, 4, 5")
     parser.add_argument(
         "--rtt",
         type=float,
@@ -76,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             simulator.stop()
     if "4" in parts:
         part_four(args.quick, checks)
+    if "5" in parts:
+        guardrail_sweep.part_five(args.quick, checks)
     print("## Targets\n")
     print(checks.render())
     print(f"\nbench finished in {time.perf_counter() - began:.0f} s", flush=True)

@@ -228,6 +228,23 @@ class QuantumJobsClient:
         link = body.get("nextLink")
         return [item for item in items if isinstance(item, dict)], (link or None)
 
+    def list_quotas(self, workspace: WorkspaceRef) -> list[dict[str, Any]]:
+        """Quotas_List (``GET …/quotas``): every Quota of the workspace, all pages followed."""
+        workspace.require_valid("Quotas_List")
+        collection = f"{workspace.path()}/quotas"
+        url = self._url(collection)
+        quotas: list[dict[str, Any]] = []
+        while True:
+            body = self._json_body("Quotas_List", self._send("Quotas_List", "GET", url))
+            items = body.get("value")
+            if not isinstance(items, list):
+                raise InvalidResponse("Quotas_List", 200, "page has no value list")
+            quotas.extend(item for item in items if isinstance(item, dict))
+            link = body.get("nextLink")
+            if not link:
+                return quotas
+            url = self._next_page(link, collection, "Quotas_List")
+
     def close_session(self, workspace: WorkspaceRef, session_id: str) -> None:
         """Sessions_Close: the session accepts no new jobs (2025-12-01-preview and later)."""
         workspace.require_valid("Sessions_Close")

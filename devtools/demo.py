@@ -5,8 +5,12 @@ at it (the app signs in with its managed identity, which the simulator stands in
 the app over HTTP to cancel the job, prints the progress the status endpoint shows until the
 run ends, prints the outputs, then follows every data-plane request across both sides: the
 client request id the app logged with each one, and the same id in the simulator's request
-log. It stops both processes and exits non-zero unless the job was confirmed Cancelled and
-every request is found on both sides.
+log. It ends with a guardrail sweep: a second job has been running on a QPU for three hours, the
+policy in GUARDRAIL_POLICY cancels jobs running over two hours, and the timer is run by hand
+(``POST /admin/functions/watch_jobs``, as on any Functions host); the demo prints the sweep's
+report and the outcome events the simulator's local Event Grid topic received. It stops both
+processes and exits non-zero unless both jobs were confirmed Cancelled, every request is found
+on both sides, and the events say so.
 """
 
 from __future__ import annotations
@@ -20,17 +24,37 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import requests
 
 from devtools.launch import ServerProcess
+from devtools.simulator.events import TOPIC_KEY
 
 SUBSCRIPTION = "11111111-2222-3333-4444-555555555555"
 RESOURCE_GROUP = "rg-demo"
 WORKSPACE = "ws-demo"
 JOB = "de0de0de-0000-4000-8000-000000000001"
+RUNAWAY = "de0de0de-0000-4000-8000-000000000002"
 DEMO_TOKEN = "demo-token-not-a-secret"
 DEADLINE_SECONDS = 90.0
+QPU = "ionq.qpu.aria-1"
+RULE = {
+    "name": "qpu-runtime",
+    "filter": {"target": [QPU]},
+    "when": {"runningMinutesOver": 120},
+    "action": "cancel",
+}
+POLICY = {
+    "workspaces": [
+        {
+            "subscriptionId": SUBSCRIPTION,
+            "resourceGroupName": RESOURCE_GROUP,
+            "workspaceName": WORKSPACE,
+        }
+    ],
+    "rules": [RULE],
+}
 
 
 @contextmanager
@@ -61,13 +85,63 @@ def main() -> int:
                 "QUANTUM_ALLOW_LOOPBACK": "true",
                 "IDENTITY_ENDPOINT": f"{sim}/_simulator/identity/token",
                 "IDENTITY_HEADER": "local-demo",
+                # Guardrails: the policy, a schedule that waits (the timer is run by hand
+                # below), and outcome events to the simulator's local Event Grid topic.
+                "GUARDRAIL_POLICY": json.dumps(POLICY),
+                "GUARDRAIL_SCHEDULE": "0 0 0 1 1 *",
+                "EVENTS_TOPIC_ENDPOINT": f"{sim}/api/events",
+                "EVENTS_TOPIC_KEY": TOPIC_KEY,
             }
             host_args = ["devtools.host", "--port", "0", "--state-dir", state_dir]
             with _server(host_args, env, logs / "host.log") as host:
                 print(f"host: {host}")
                 status = _cancel(host)
+                swept = _guardrail_sweep(host, sim)
             followed = _follow_requests(sim, (logs / "host.log").read_text(encoding="utf-8"))
-            return status or followed
+            return status or swept or followed
+
+
+def _guardrail_sweep(host: str, sim: str) -> int:
+    """Seed a job that has run for three hours, run the guardrail timer by hand, print the
+    sweep's report and the events; 0 when the policy alone cancelled the job."""
+    runaway = {
+        "subscriptionId": SUBSCRIPTION,
+        "resourceGroupName": RESOURCE_GROUP,
+        "workspaceName": WORKSPACE,
+        "jobId": RUNAWAY,
+        "details": {"target": QPU, "providerId": "ionq", "name": "runaway-vqe"},
+        "lifecycle": {"before": [["Executing", {}]], "after": [["Cancelled", {}]]},
+        "ages": {"creationTime": 3 * 3600 + 120, "beginExecutionTime": 3 * 3600},
+    }
+    requests.post(f"{sim}/_simulator/jobs", json=runaway, timeout=30).raise_for_status()
+    print(f"\nguardrails: job {RUNAWAY} has been running on {QPU} for 3 hours")
+    print(f"policy: {json.dumps(RULE)}")
+    print(f"POST {host}/admin/functions/watch_jobs (the timer, run by hand)")
+    ran = requests.post(f"{host}/admin/functions/watch_jobs", json={"input": ""}, timeout=30)
+    print(f"-> {ran.status_code}")
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    last: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        last = requests.get(f"{host}/api/guardrails", timeout=30).json().get("lastSweep") or {}
+        if last.get("runtimeStatus") not in (None, "Pending", "Running"):
+            break
+        time.sleep(0.5)
+    outputs = last.get("outputs") or {}
+    print("last sweep:", json.dumps(outputs.get("rules"), indent=2))
+    events = requests.get(f"{sim}/_simulator/events", timeout=30).json()["events"]
+    print(f"\nevents on the local Event Grid topic ({len(events)}):")
+    for event in events:
+        data = event["data"]
+        what = data.get("outcome") or data.get("action")
+        why = data.get("trigger") or data.get("rule")
+        print(f"  {event['eventType']:<38} {data.get('jobId', '-'):<36} {what} ({why})")
+    swept = [e for e in events if e["data"].get("jobId") == RUNAWAY]
+    ok = sorted(e["eventType"] for e in swept) == [
+        "Quantum.Guardrail.Violation",
+        "Quantum.Job.CancellationFinished",
+    ] and any(e["data"].get("outcome") == "cancelled" for e in swept)
+    print("demo: the policy alone cancelled the runaway job" if ok else "demo FAILED: guardrails")
+    return 0 if ok else 1
 
 
 def _cancel(host: str) -> int:

@@ -153,6 +153,10 @@ ISOLATED_SETTINGS = (
     "QUANTUM_LOCATION",
     "QUANTUM_API_VERSION",
     "JOB_ALERT_EVENT_TYPES",
+    "GUARDRAIL_POLICY",
+    "GUARDRAIL_SCHEDULE",
+    "EVENTS_TOPIC_ENDPOINT",
+    "EVENTS_TOPIC_KEY",
     "DEVHOST_FUNCTION_KEY",  # a key check is asked for explicitly (env=...), never inherited
 )
 _IDENTITY_PREFIXES = ("AZURE_", "IDENTITY_", "MSI_")

@@ -34,6 +34,7 @@ from orchestrators.bulk_run import (
     next_wake,
     plan_tick,
 )
+from orchestrators.outcome_events import announce_bulk_failure, announce_bulk_run
 from orchestrators.pacing import Pacer
 from orchestrators.service_calls import CallCounter, ServiceCallFailed, call_service
 from telemetry import record_outcome
@@ -71,10 +72,12 @@ def cancel_jobs(context: df.DurableOrchestrationContext) -> Steps:
         for _ in range(TICKS_PER_GENERATION):
             count = state["count"]
             if count["done"] and count["matched"] > request["maxJobs"]:
-                return _outputs(context, request, state, too_many=True)
+                output = _outputs(context, request, state, too_many=True)
+                return (yield from announce_bulk_run(context, request, output))
             wake = next_wake(state, request, context.current_utc_datetime)
             if wake is None:
-                return _outputs(context, request, state)
+                output = _outputs(context, request, state)
+                return (yield from announce_bulk_run(context, request, output))
             pacer.hold_until(wake)
             yield from pacer.wait(context)
             planned = plan_tick(state, request, call, context.current_utc_datetime)
@@ -97,7 +100,9 @@ def cancel_jobs(context: df.DurableOrchestrationContext) -> Steps:
     except ServiceCallFailed as failed:
         if not context.is_replaying:
             record_outcome("failed", request["trigger"], None)
-        raise RuntimeError(f"the workspace-scale cancel stopped: {failed}") from failed
+        stopped = f"the workspace-scale cancel stopped: {failed}"
+        yield from announce_bulk_failure(context, request, state, stopped)
+        raise RuntimeError(stopped) from failed
 
 
 @bp.orchestration_trigger(context_name="context")

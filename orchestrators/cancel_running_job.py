@@ -22,6 +22,7 @@ import azure.durable_functions as df
 
 from dataplane import status as job_status
 from dataplane.errors import ErrorInfo, failure_kind
+from orchestrators.outcome_events import publish
 from orchestrators.service_calls import (
     CallCounter,
     DeadlineReached,
@@ -30,7 +31,7 @@ from orchestrators.service_calls import (
     job_already_finished,
 )
 from telemetry import record_outcome
-from workflow import schedule
+from workflow import outcome_events, schedule
 from workflow.shapes import (
     CancelJobInput,
     CancelOutputs,
@@ -114,23 +115,38 @@ def cancel_running_job(
     request = context.get_input()
     if "failure" in request:
         # The last generation of a failed run (see below): it only reports the failure.
-        _end_failed(context, request)
+        yield from _end_failed(context, request)
+    # The run's own start (an instance id is reused when a finished job is asked again).
+    started_at = request.get("resume", {}).get("startedAt") or iso(context.current_utc_datetime)
     try:
-        return (yield from _workflow(context, request))
+        outputs = yield from _workflow(context, request)
     except Exception as error:
         # Raising here would make the SDK embed this execution's actions (activity inputs and
         # all) in the error that the host logs. So the run fails in a fresh generation whose
         # only input is the message.
         if not context.is_replaying:
             record_outcome("failed", request.get("trigger", "http"), None)
+        failure = _failure_text(context, request, error)[:MAX_FAILURE_MESSAGE]
+        now = iso(context.current_utc_datetime)
         context.continue_as_new(
             FailedRun(
                 jobId=request["jobId"],
-                failure=_failure_text(context, request, error)[:MAX_FAILURE_MESSAGE],
+                failure=failure,
                 progress=_settled(context.custom_status),
+                event=dict(
+                    outcome_events.job_failed(
+                        context.instance_id, request, started_at, failure, now
+                    )
+                ),
             )
         )
         return None
+    if outputs is not None:  # None: the run continued as new and goes on confirming
+        event = outcome_events.job_finished(
+            context.instance_id, request, outputs, iso(context.current_utc_datetime)
+        )
+        yield from publish(context, [event])
+    return outputs
 
 
 def _settled(progress: Any) -> Any:
@@ -141,8 +157,12 @@ def _settled(progress: Any) -> Any:
     return progress
 
 
-def _end_failed(context: df.DurableOrchestrationContext, failed: FailedRun) -> NoReturn:
+def _end_failed(
+    context: df.DurableOrchestrationContext, failed: FailedRun
+) -> Generator[Any, Any, NoReturn]:
     context.set_custom_status(failed["progress"])
+    if "event" in failed:
+        yield from publish(context, [failed["event"]])  # type: ignore[list-item]
     raise CancellationFailed(failed["failure"])
 
 
@@ -365,6 +385,8 @@ def _outputs(
         startedAt=iso(run.started_at),
         finishedAt=iso(now),
         apiVersion=request["apiVersion"],
+        trigger=request.get("trigger", "http"),
+        **({"rule": request["rule"]} if "rule" in request else {}),  # type: ignore[typeddict-item]
     )
 
 

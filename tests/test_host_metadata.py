@@ -73,8 +73,23 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
             ("get_cancel_jobs_results", "GET", "cancel-jobs/{instanceId}/jobs"),
             ("list_cancellations", "GET", "cancellations"),
             ("find_cancel_running_job", "GET", "cancel-running-job"),
+            ("get_guardrails", "GET", "guardrails"),
+            ("start_guardrails_sweep", "POST", "guardrails/sweep"),
         )
     },
+    "watch_jobs": [
+        {"direction": "IN", "type": "durableClient", "name": "client"},
+        {
+            "direction": "IN",
+            "type": "timerTrigger",
+            "name": "timer",
+            "schedule": "0 */5 * * * *",
+            "runOnStartup": False,
+        },
+    ],
+    "enforce_guardrails": [{"direction": "IN", "type": "orchestrationTrigger", "name": "context"}],
+    "list_quotas": [{"direction": "IN", "type": "activityTrigger", "name": "call"}],
+    "publish_outcome_events": [{"direction": "IN", "type": "activityTrigger", "name": "batch"}],
     "cancel_jobs": [{"direction": "IN", "type": "orchestrationTrigger", "name": "context"}],
     "cancel_jobs_page": [{"direction": "IN", "type": "orchestrationTrigger", "name": "context"}],
     "list_jobs_page": [{"direction": "IN", "type": "activityTrigger", "name": "call"}],
@@ -133,6 +148,12 @@ def test_host_index_reads_routes_methods_and_auth_levels() -> None:
         "cancel_jobs_page": ("orchestrationTrigger", None),
         "list_jobs_page": ("activityTrigger", None),
         "close_session": ("activityTrigger", None),
+        "publish_outcome_events": ("activityTrigger", None),
+        "watch_jobs": ("timerTrigger", None),
+        "get_guardrails": ("httpTrigger", ("guardrails", ("GET",), "function")),
+        "start_guardrails_sweep": ("httpTrigger", ("guardrails/sweep", ("POST",), "function")),
+        "enforce_guardrails": ("orchestrationTrigger", None),
+        "list_quotas": ("activityTrigger", None),
     }
     assert [c.name for c in index.get("on_job_alert").durable_clients] == ["client"]  # type: ignore[union-attr]
 

@@ -56,7 +56,21 @@ async def start_from_request(
             problems.extend(invalid.problems)
     if problems or request is None:
         return invalid_request(problems)
-    instance_id = instance_id_of(request)
+    return await start_and_answer(
+        req, client, orchestration, instance_id_of(request), request, wait
+    )
+
+
+async def start_and_answer(
+    req: func.HttpRequest,
+    client: df.DurableOrchestrationClient,
+    orchestration: str,
+    instance_id: str,
+    request: Any,
+    wait: float,
+) -> func.HttpResponse:
+    """Start (or find) the run, then answer 202 with the check-status payload, or 200 with
+    its status document when it finished within ``wait`` seconds."""
     started = await start_or_find(client, orchestration, instance_id, request)
     log.info(
         "%s %s %s", orchestration, instance_id, "started" if started.started else "already running"

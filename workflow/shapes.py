@@ -17,8 +17,8 @@ else:  # pragma: no cover - Python 3.10
     from typing_extensions import NotRequired
 
 Outcome = Literal["cancelled", "alreadyTerminal", "finishedBeforeCancel", "timedOut"]
-#: What started a cancellation (a telemetry dimension).
-Trigger = Literal["http", "eventGrid", "bulk"]
+#: What started a cancellation (a telemetry dimension, and ``trigger`` in outcome events).
+Trigger = Literal["http", "eventGrid", "bulk", "monitorAlert", "guardrail"]
 Phase = Literal["getJob", "cancelJob", "confirmCancelled"]
 
 
@@ -64,6 +64,8 @@ class CancelJobInput(JobCoordinates):
     endpoint: str
     options: PollOptions
     trigger: Trigger
+    #: The guardrail rule that asked for this cancellation (trigger "guardrail" only).
+    rule: NotRequired[str]
     sealedToken: NotRequired[str]
     resume: NotRequired[ResumeState]
 
@@ -79,11 +81,13 @@ class Progress(TypedDict):
 
 
 class FailedRun(TypedDict):
-    """The input of the last generation of a failed run: the error and nothing secret."""
+    """The input of the last generation of a failed run: the error and nothing secret, and
+    the outcome event that says so (``event``, see workflow.outcome_events)."""
 
     jobId: str
     failure: str
     progress: Progress | None
+    event: NotRequired[dict[str, object]]
 
 
 class JobCall(JobCoordinates):
@@ -144,6 +148,8 @@ class CancelOutputs(TypedDict):
     startedAt: str
     finishedAt: str
     apiVersion: str
+    trigger: Trigger
+    rule: NotRequired[str]
 
 
 # -- workspace-scale cancel (cancel_jobs) ------------------------------------------------------

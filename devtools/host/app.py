@@ -30,6 +30,7 @@ from .settings import (
     read_host_json,
     read_local_settings,
 )
+from .timers import TimerRunner
 
 log = logging.getLogger("devtools.host")
 
@@ -122,6 +123,7 @@ class Host:
             # Like the extension's system key; local keys are not checked (as in func start).
             system_key=secrets.token_urlsafe(32),
         )
+        self.timers = TimerRunner(self.index, self.invoker, self.endpoints)
         self.server.router = Router(
             HttpFunctions(
                 self.index,
@@ -133,6 +135,7 @@ class Host:
             DurableApi(self.engine, self.endpoints),
             EventGridEndpoint(self.index, self.invoker, self.endpoints),
             [f.describe() for f in self.index.functions],
+            self.timers,
         )
         self._route_prefix = config.route_prefix
         self._keys_checked = options.function_key is not None
@@ -148,6 +151,7 @@ class Host:
         self.invoker.start()
         self.engine.start()
         self.server.serve_in_thread()
+        self.timers.start()
         self._started = True
         for function in self.index.functions:
             if function.http is not None:
@@ -167,6 +171,7 @@ class Host:
 
     def stop(self) -> None:
         """Stop serving, then stop the engine and the event loop."""
+        self.timers.stop()
         if self._started:
             self.server.shutdown()
         self.server.server_close()

@@ -21,6 +21,7 @@ HTTP_TRIGGER = "httpTrigger"
 EVENT_GRID_TRIGGER = "eventGridTrigger"
 ORCHESTRATION_TRIGGER = "orchestrationTrigger"
 ACTIVITY_TRIGGER = "activityTrigger"
+TIMER_TRIGGER = "timerTrigger"
 DURABLE_CLIENT = "durableClient"
 HTTP_OUTPUT = "http"
 RETURN_BINDING = "$return"
@@ -34,6 +35,7 @@ SUPPORTED_BINDINGS = frozenset(
         EVENT_GRID_TRIGGER,
         ORCHESTRATION_TRIGGER,
         ACTIVITY_TRIGGER,
+        TIMER_TRIGGER,
         DURABLE_CLIENT,
     }
 )

@@ -17,6 +17,7 @@ from .durable_api import DurableApi
 from .event_grid import EventGridEndpoint
 from .http_functions import HttpFunctions
 from .messages import Request, Response, json_response, problem_response, text_response
+from .timers import TimerRunner
 
 access_log = logging.getLogger("devtools.host.access")
 log = logging.getLogger(__name__)
@@ -43,12 +44,15 @@ class Router:
         durable: DurableApi,
         event_grid: EventGridEndpoint,
         function_list: list[dict[str, Any]],
+        timers: TimerRunner | None = None,
     ) -> None:
-        """Wire the three endpoint groups and the function list (``/admin/functions``)."""
+        """Wire the endpoint groups, the function list (``GET /admin/functions``) and the
+        admin endpoint that runs a non-HTTP function (``POST /admin/functions/{name}``)."""
         self._functions = functions
         self._durable = durable
         self._event_grid = event_grid
         self._function_list = function_list
+        self._timers = timers
 
     def route(self, request: Request) -> Response:
         """Answer ``request``."""
@@ -60,6 +64,8 @@ class Router:
             return self._event_grid.handle(request)
         if lowered.rstrip("/") == ADMIN_FUNCTIONS and request.method.upper() == "GET":
             return json_response(200, self._function_list)
+        if lowered.startswith(ADMIN_FUNCTIONS + "/") and self._timers is not None:
+            return self._timers.handle(request)
         if self._functions.owns(request.path):
             return self._functions.handle(request)
         return problem_response(

@@ -64,6 +64,10 @@ def _route(sim: Simulator, method: str, parts: list[str], body: bytes) -> Respon
         ("options", "PUT"): lambda: json_response(200, sim.set_options(**_object(body)).to_json()),
         ("clock", "GET"): lambda: json_response(200, sim.clock.describe()),
         ("clock", "POST"): lambda: json_response(200, _clock(sim, _object(body))),
+        ("events", "GET"): lambda: json_response(
+            200, {"events": sim.received_events(), "attempts": list(sim.event_attempts)}
+        ),
+        ("quotas", "PUT"): lambda: _done(lambda: _quotas(sim, _object(body))),
     }
     if head in ("jobs", "redirects"):
         return (
@@ -83,6 +87,15 @@ def _route(sim: Simulator, method: str, parts: list[str], body: bytes) -> Respon
             headers={"Allow": allowed},
         )
     raise ApiError(404, "NotFound", f"No control endpoint {PREFIX}/{'/'.join(parts)}.")
+
+
+def _quotas(sim: Simulator, body: dict[str, Any]) -> None:
+    names = {"subscriptionId": "subscription_id", "resourceGroupName": "resource_group",
+             "workspaceName": "workspace"}
+    quotas = body.get("quotas")
+    if not isinstance(quotas, list):
+        raise ValueError("quotas must be a list of Quota objects")
+    sim.set_quotas(quotas, **{names[k]: v for k, v in body.items() if k in names})
 
 
 def _done(action: Callable[[], None]) -> Response:
@@ -124,6 +137,8 @@ def _seed(sim: Simulator, body: dict[str, Any]) -> dict[str, Any]:
         "lifecycle",
         "lifecycleParams",
         "details",
+        "ages",
+        "costEstimate",
     }
     unknown = set(body) - known
     if unknown:
@@ -142,6 +157,8 @@ def _seed(sim: Simulator, body: dict[str, Any]) -> dict[str, Any]:
         lifecycle=body.get("lifecycle"),
         lifecycle_params=body.get("lifecycleParams"),
         details=body.get("details"),
+        ages=body.get("ages"),
+        cost_estimate=body.get("costEstimate"),
         **coordinates,
     )
     return sim.job_state(job_id)

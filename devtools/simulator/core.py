@@ -57,6 +57,17 @@ def _params(base: PresetParams, overrides: dict[str, Any] | None) -> PresetParam
     return replace(base, **fields)
 
 
+def _backdate(job: Job, ages: dict[str, float]) -> None:
+    unknown = set(ages) - {"creationTime", "beginExecutionTime"}
+    if unknown:
+        raise ValueError(f"unknown ages: {', '.join(sorted(unknown))}")
+    now = job.created_at
+    if "creationTime" in ages:
+        job.created_at = now - float(ages["creationTime"])
+    if "beginExecutionTime" in ages and job.begin_at is not None:
+        job.begin_at = now - float(ages["beginExecutionTime"])
+
+
 class Simulator:
     """Jobs, faults, the request log, options and the clock; every change holds ``lock``."""
 
@@ -77,6 +88,13 @@ class Simulator:
         self.faults = FaultEngine(self.options.random_seed)
         self.log = RequestLog()
         self.redirects: dict[str, str | None] = {}
+        #: Quotas_List answers by workspace (see set_quotas).
+        self.quotas: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+        #: Outcome events received on the local Event Grid topic (see events.py), every
+        #: publish attempt (status, ids), and statuses to answer the next publishes with.
+        self.events: list[dict[str, Any]] = []
+        self.event_attempts: list[dict[str, Any]] = []
+        self.events_refused: list[int] = []
         #: Tokens handed out by the managed-identity endpoint (see identity.py).
         self.identity_requests = 0
         #: The client_id each token request named (None: the system-assigned identity).
@@ -98,6 +116,10 @@ class Simulator:
             self.faults.clear()
             self.log.clear()
             self.redirects.clear()
+            self.quotas.clear()
+            self.events.clear()
+            self.event_attempts.clear()
+            self.events_refused.clear()
             self.identity_requests = 0
             self.identity_client_ids.clear()
             self.options = self.initial_options
@@ -135,11 +157,16 @@ class Simulator:
         lifecycle: Any = None,
         lifecycle_params: dict[str, Any] | None = None,
         details: dict[str, Any] | None = None,
+        ages: dict[str, float] | None = None,
+        cost_estimate: float | None = None,
     ) -> str:
         """Create (or replace) a job directly, bypassing the wire; returns its id.
 
         ``lifecycle`` is a preset name, a list of phases or a script object (see
         :func:`lifecycles.resolve`); ``details`` adds or overrides JobDetails fields.
+        ``ages`` backdates server-owned times by seconds: ``{"creationTime": 7200,
+        "beginExecutionTime": 7260}`` (a job seeded Executing began that long ago);
+        ``cost_estimate`` sets ``costEstimate.estimatedTotal`` (USD).
         """
         job_id = job_id or str(uuid.uuid4())
         route = routing.Route(routing.ITEM, subscription_id, resource_group, workspace, job_id)
@@ -151,8 +178,44 @@ class Simulator:
             life = self.make_lifecycle(lifecycle, lifecycle_params)
             fields = default_details(job_id)
             fields.update({k: v for k, v in (details or {}).items() if k not in SERVER_FIELDS})
-            self.add_job(job_id, (subscription_id, resource_group, workspace), fields, life)
+            job = self.add_job(job_id, (subscription_id, resource_group, workspace), fields, life)
+            _backdate(job, ages or {})
+            if cost_estimate is not None:
+                job.cost_estimate = {"currencyCode": "USD", "estimatedTotal": cost_estimate}
         return job_id
+
+    def set_quotas(
+        self,
+        quotas: list[dict[str, Any]],
+        *,
+        subscription_id: str = DEFAULT_SUBSCRIPTION_ID,
+        resource_group: str = DEFAULT_RESOURCE_GROUP,
+        workspace: str = DEFAULT_WORKSPACE,
+    ) -> None:
+        """What Quotas_List answers for the workspace: Quota objects (dimension, providerId,
+        utilization, limit; scope, holds and period are filled in when left out)."""
+        key = (subscription_id.lower(), resource_group.lower(), workspace.lower())
+        filled = [
+            {"scope": "Workspace", "holds": 0.0, "period": "Monthly", **quota} for quota in quotas
+        ]
+        with self.lock:
+            self.quotas[key] = filled
+
+    def refuse_events(self, *statuses: int) -> None:
+        """Answer the next publishes to the local topic with these statuses (503, 401, …)."""
+        with self.lock:
+            self.events_refused.extend(statuses)
+
+    def received_events(self) -> list[dict[str, Any]]:
+        """The outcome events the local topic accepted, in order."""
+        with self.lock:
+            return [dict(e) for e in self.events]
+
+    def quotas_of(self, subscription_id: str, resource_group: str, workspace: str) -> list[Any]:
+        """The workspace's quotas (none unless set)."""
+        with self.lock:
+            key = (subscription_id.lower(), resource_group.lower(), workspace.lower())
+            return [dict(q) for q in self.quotas.get(key, [])]
 
     def add_job(
         self,

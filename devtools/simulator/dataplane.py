@@ -321,6 +321,10 @@ def _operate(
     if operation == "SessionsJobs_List":
         _session_or_404(sim, route)
         return _list(sim, request, ctx, route, version)
+    if operation == "Quotas_List":
+        where = (route.subscription_id, route.resource_group, route.workspace)
+        body = {"value": sim.quotas_of(*where)}
+        return json_response(200, body), body
     if operation in ("Sessions_Get", "Sessions_Close", "Sessions_Open"):
         return _session(sim, request, operation, route, version)
     return _delete(sim, route)

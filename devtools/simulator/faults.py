@@ -23,6 +23,7 @@ OPERATIONS = frozenset(
         "Sessions_Open",
         "Sessions_Close",
         "SessionsJobs_List",
+        "Quotas_List",
         "any",
     }
 )

@@ -90,6 +90,8 @@ class Job:
     cancel_requested_at: float | None = None
     deleted: bool = False
     sequence: int = 0
+    #: costEstimate as seeded (a server field: clients cannot set it).
+    cost_estimate: dict[str, Any] | None = None
     counters: Counters = field(default_factory=Counters)
 
     def start(self, now: float) -> None:
@@ -176,6 +178,8 @@ class Job:
             body["endExecutionTime"] = clock.iso(self.end_at)
         if self.cancelled_at is not None:
             body["cancellationTime"] = clock.iso(self.cancelled_at)
+        if self.cost_estimate is not None:
+            body["costEstimate"] = dict(self.cost_estimate)
         if self.status == "Failed":
             body["errorData"] = {
                 "code": "JobFailed",

@@ -51,6 +51,7 @@ CANCEL = "cancel"
 SESSION = "session"
 SESSION_CLOSE = "session-close"
 SESSION_JOBS = "session-jobs"
+QUOTAS = "quotas"
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,8 @@ def match(raw_path: str) -> Route | None:
     collection, rest = segments[8].lower(), segments[9:]
     if collection == "sessions":
         return _session_route(sub, rg, ws, rest)
+    if collection == "quotas":
+        return Route(QUOTAS, sub, rg, ws, None) if not rest else None
     if collection != "jobs" or len(rest) > 1:
         return None
     if not rest:
@@ -132,6 +135,8 @@ def operation_for(route: Route, method: str, version: ApiVersion | None) -> str 
     """
     if route.kind == COLLECTION:
         return "Jobs_List" if method == "GET" else None
+    if route.kind == QUOTAS:
+        return "Quotas_List" if method == "GET" else None
     if route.kind in (SESSION, SESSION_CLOSE, SESSION_JOBS):
         # Sessions are in the 2025-12-01-preview specs and later only.
         if version is not None and not version.cancel_by_post:
@@ -157,6 +162,8 @@ def operation_for(route: Route, method: str, version: ApiVersion | None) -> str 
 
 def allowed_methods(route: Route, version: ApiVersion) -> list[str]:
     """The methods served on ``route`` under ``version`` (for 405 and ``Allow``)."""
+    if route.kind == QUOTAS:
+        return ["GET"]
     if route.kind in (COLLECTION, SESSION_JOBS):
         return ["GET"] if route.kind == COLLECTION or version.cancel_by_post else []
     if route.kind == ITEM:

@@ -13,7 +13,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from . import control, dataplane, identity
+from . import control, dataplane, events, identity
 from .core import (
     DEFAULT_RESOURCE_GROUP,
     DEFAULT_SUBSCRIPTION_ID,
@@ -89,6 +89,8 @@ class _Handler(BaseHTTPRequestHandler):
             response = identity.handle(sim, query, self.headers.get("X-IDENTITY-HEADER"))
         elif raw_path == control.PREFIX or raw_path.startswith(control.PREFIX + "/"):
             response = control.handle(sim, self.command, raw_path, body)
+        elif raw_path == events.PATH:
+            response = events.handle(sim, self.command, self.headers, body)
         else:
             response = dataplane.handle(
                 sim, dataplane.Request(self.command, raw_path, query, self.headers, body)
