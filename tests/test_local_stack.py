@@ -14,6 +14,7 @@ from pathlib import Path
 
 import requests
 
+from devtools.simulator import events as simulator_events
 from tests.test_infra import settings_read_by_the_app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,7 +60,10 @@ def test_the_sample_signs_in_locally_with_the_simulators_identity() -> None:
     values = sample_values()
     assert values["IDENTITY_ENDPOINT"] == f"{values['QUANTUM_ENDPOINT']}/_simulator/identity/token"
     assert values["QUANTUM_ALLOW_LOOPBACK"] == "true"
-    assert values["CALLER_TOKEN_KEY"] == "" and values["EVENTS_TOPIC_KEY"] == ""  # no secret
+    assert values["CALLER_TOKEN_KEY"] == ""  # no secret
+    # The only key in the sample is the simulator's own topic key, public by design.
+    assert values["EVENTS_TOPIC_ENDPOINT"] == f"{values['QUANTUM_ENDPOINT']}/api/events"
+    assert values["EVENTS_TOPIC_KEY"] == simulator_events.TOPIC_KEY
 
 
 def test_serve_starts_jobs_on_two_targets_prints_commands_and_stops_both_on_ctrl_c(
