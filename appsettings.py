@@ -9,9 +9,11 @@ may hold a secret).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from dataplane.sealing import parse_key
 from dataplane.versions import DEFAULT_API_VERSION
@@ -37,6 +39,7 @@ BULK_MAX_CONCURRENCY = "BULK_MAX_CONCURRENCY"
 WORKSPACE_ALERT_EVENT_TYPES = "WORKSPACE_ALERT_EVENT_TYPES"
 CALLER_TOKEN_KEY = "CALLER_TOKEN_KEY"
 CALLER_TOKEN_KEY_PREVIOUS = "CALLER_TOKEN_KEY_PREVIOUS"
+MONITOR_ALERT_ACTIONS = "MONITOR_ALERT_ACTIONS"
 
 DEFAULT_JOB_ALERT_EVENT_TYPES = ("Quantum.Job.CostAlert", "Quantum.Job.CancelRequested")
 DEFAULT_POLL_INTERVAL_SECONDS = 5.0
@@ -78,6 +81,9 @@ class Settings:
     caller_token_key: bytes | None = field(default=None, repr=False)
     #: Every key that may open a sealed token: the current one, then the previous one.
     caller_token_keys: tuple[bytes, ...] = field(default=(), repr=False)
+    #: Azure Monitor alert rule name → what its firing starts (MONITOR_ALERT_ACTIONS, checked
+    #: for shape here; each action's values are checked as a bulk request when it is used).
+    monitor_alert_actions: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -141,7 +147,55 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         workspace_alert_event_types=workspace_types,
         caller_token_key=key,
         caller_token_keys=tuple(k for k in (key, previous) if k is not None),
+        monitor_alert_actions=_alert_actions(env),
     )
+
+
+#: What an action of MONITOR_ALERT_ACTIONS may hold: the workspace, one selector (as a bulk
+#: request, section 9), and the two run options an alert may fix.
+ALERT_ACTION_FIELDS = (
+    "workspace",
+    "jobIds",
+    "filter",
+    "sessionId",
+    "closeSession",
+    "dryRun",
+    "maxJobs",
+)
+ALERT_ACTION_SELECTORS = ("jobIds", "filter", "sessionId")
+_MAX_RULE_NAME = 260
+
+
+def _alert_actions(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    raw = env.get(MONITOR_ALERT_ACTIONS, "").strip()
+    if not raw:
+        return {}
+    try:
+        document = json.loads(raw)
+    except ValueError:
+        raise SettingsError(f"{MONITOR_ALERT_ACTIONS} must be a JSON object") from None
+    if not isinstance(document, dict):
+        raise SettingsError(f"{MONITOR_ALERT_ACTIONS} must be a JSON object")
+    for rule, action in document.items():
+        where = f"{MONITOR_ALERT_ACTIONS}[{json.dumps(rule)[:_MAX_RULE_NAME]}]"
+        if not rule.strip() or len(rule) > _MAX_RULE_NAME:
+            raise SettingsError(
+                f"{MONITOR_ALERT_ACTIONS}: an alert rule name must be 1-260 characters"
+            )
+        if not isinstance(action, dict):
+            raise SettingsError(f"{where} must be a JSON object")
+        unknown = sorted(name for name in action if name not in ALERT_ACTION_FIELDS)
+        if unknown:
+            raise SettingsError(
+                f"{where} has unknown fields ({', '.join(n[:40] for n in unknown)}); "
+                f"known: {', '.join(ALERT_ACTION_FIELDS)}"
+            )
+        selectors = [name for name in ALERT_ACTION_SELECTORS if name in action]
+        if len(selectors) != 1:
+            raise SettingsError(f"{where} must name exactly one of jobIds, filter or sessionId")
+        if "workspace" in action and not isinstance(action["workspace"], dict):
+            raise SettingsError(f"{where}.workspace must be a JSON object")
+    return document
 
 
 def _whole(env: Mapping[str, str], name: str, default: int, limits: tuple[int, int]) -> int:

@@ -9,6 +9,7 @@ from orchestrators.cancel_running_job import bp as cancel_orchestration
 from triggers.bulk_api import bp as bulk_api
 from triggers.http_api import bp as http_api
 from triggers.job_alerts import bp as job_alerts
+from triggers.monitor_alerts import bp as monitor_alerts
 
 app = df.DFApp()
 app.register_functions(http_api)
@@ -18,3 +19,4 @@ app.register_functions(job_activities)
 app.register_functions(bulk_api)
 app.register_functions(bulk_orchestration)
 app.register_functions(bulk_activities)
+app.register_functions(monitor_alerts)

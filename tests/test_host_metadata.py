@@ -71,6 +71,7 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
             ("start_cancel_jobs", "POST", "cancel-jobs"),
             ("get_cancel_jobs_status", "GET", "cancel-jobs/{instanceId}"),
             ("get_cancel_jobs_results", "GET", "cancel-jobs/{instanceId}/jobs"),
+            ("on_monitor_alert", "POST", "monitor-alerts"),
         )
     },
     "cancel_jobs": [{"direction": "IN", "type": "orchestrationTrigger", "name": "context"}],

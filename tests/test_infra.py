@@ -284,7 +284,9 @@ def test_the_scheduler_uses_the_ga_api_and_a_defined_sku() -> None:
         version = resources[name]["api_version"]
         assert "preview" not in version and version >= "2025-11-01", (name, version)
     allowed = next(
-        d["argument"] for d in scheduler["parameters"]["sku"]["decorators"] if d["type"] == "allowed"
+        d["argument"]
+        for d in scheduler["parameters"]["sku"]["decorators"]
+        if d["type"] == "allowed"
     )
     assert sorted(allowed) == ["Consumption", "Dedicated"]  # the 2025-11-01 SkuName values
     sku = resources["scheduler"]["config"]["properties"]["sku"]["operator"]["operands"]
@@ -321,13 +323,18 @@ def test_every_alert_publisher_may_send_to_the_topic() -> None:
     sender = BUILT_IN_ROLES["EventGrid Data Sender"]
     assert template("modules/topic")["variables"]["eventGridDataSender"]["value"] == sender
     app = topic["appSends"]["config"]["properties"]
-    assert app["principalId"] == "identityPrincipalId" and app["principalType"] == "ServicePrincipal"
+    assert (
+        app["principalId"] == "identityPrincipalId" and app["principalType"] == "ServicePrincipal"
+    )
     publishers = topic["publishersSend"]["config"]
     loop = publishers["loop_type"]["detail"]
     assert loop["array_name"]["function"]["parameters"]["input_string"] == "publisherPrincipalIds"
-    assert publishers["config"]["properties"]["roleDefinitionId"]["function"]["parameters"][
-        "resource_name_1"
-    ] == "eventGridDataSender"
+    assert (
+        publishers["config"]["properties"]["roleDefinitionId"]["function"]["parameters"][
+            "resource_name_1"
+        ]
+        == "eventGridDataSender"
+    )
     main = template("main")
     assert main["parameters"]["alertPublisherPrincipalIds"]["default"] == ""
     mapped = json.loads((INFRA / "main.parameters.json").read_text(encoding="utf-8"))
@@ -350,7 +357,7 @@ def _run_hook(tmp_path: Path, env: dict[str, str]) -> list[list[str]]:
     log = tmp_path / "az.log"
     fake.write_text(
         "#!/bin/sh\n"
-        f'python3 -c \'import json,sys; print(json.dumps(sys.argv[1:]))\' "$@" >> {log}\n'
+        f"python3 -c 'import json,sys; print(json.dumps(sys.argv[1:]))' \"$@\" >> {log}\n"
         'case "$*" in *defaultHostName*) echo app.example.net ;; *"keys list"*) echo k3y ;; esac\n',
         encoding="utf-8",
     )
@@ -427,8 +434,12 @@ def test_the_budget_alert_calls_the_monitor_alert_route(tmp_path: Path) -> None:
     assert receiver["useCommonAlertSchema"] is True and receiver["serviceUri"] == "webhookUri"
     notification = budget["resources"]["budget"]["config"]["properties"]["notifications"]["actual"]
     assert notification["contactGroups"] == [
-        {"operator": {"type": "property_accessor", "operands": {
-            "operand_1": "actionGroup", "operand_2": "id"}}}
+        {
+            "operator": {
+                "type": "property_accessor",
+                "operands": {"operand_1": "actionGroup", "operand_2": "id"},
+            }
+        }
     ]
     # Without MONITOR_ALERT_ACTIONS, the budget's own action names the workspace by rule name.
     action = template("main")["variables"]["budgetAction"]["value"]

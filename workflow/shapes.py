@@ -18,7 +18,7 @@ else:  # pragma: no cover - Python 3.10
 
 Outcome = Literal["cancelled", "alreadyTerminal", "finishedBeforeCancel", "timedOut"]
 #: What started a cancellation (a telemetry dimension).
-Trigger = Literal["http", "eventGrid", "bulk"]
+Trigger = Literal["http", "eventGrid", "bulk", "monitorAlert"]
 Phase = Literal["getJob", "cancelJob", "confirmCancelled"]
 
 
