@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -134,10 +135,7 @@ def test_a_budget_alert_without_its_budget_name_is_refused() -> None:
         ("{not json", "must be a JSON object"),
         ('["a"]', "must be a JSON object"),
         ('{"r": 3}', '["r"] must be a JSON object'),
-        ('{"r": {"filter": {}, "sessionId": "x"}}', "exactly one of jobIds, filter or sessionId"),
-        ('{"r": {"workspace": {}}}', "exactly one of jobIds, filter or sessionId"),
-        ('{"r": {"filter": {}, "authToken": "t"}}', "unknown fields (authToken)"),
-        ('{"r": {"filter": {}, "workspace": "ws"}}', '["r"].workspace must be a JSON object'),
+        ('{" ": {}}', "an alert rule name must be 1-260 characters"),
     ],
 )
 def test_a_bad_monitor_alert_actions_setting_names_itself(value: str, words: str) -> None:
@@ -342,12 +340,27 @@ def test_an_action_that_cannot_be_used_is_a_500_naming_the_setting(
     actions = {
         "quantum-spend-spike": {"filter": {"status": ["Succeeded"]}},
         "no-workspace": {"filter": {}},
+        "two": {"workspace": WORKSPACE, "filter": {}, "sessionId": str(uuid.uuid4())},
+        "none": {"workspace": WORKSPACE},
+        "token": {"workspace": WORKSPACE, "filter": {}, "authToken": "t"},
+        "odd-workspace": {"workspace": "ws", "filter": {}},
     }
     monkeypatch.setenv(MONITOR_ALERT_ACTIONS, json.dumps(actions))
-    bad_filter = on_monitor_alert(sample("metric-alert-fired", alertId="/alerts/bad-filter"))
-    assert bad_filter.status_code == 500
-    detail = json.loads(bad_filter.get_body())["detail"]
-    assert detail.startswith('MONITOR_ALERT_ACTIONS["quantum-spend-spike"].filter.status')
+
+    def detail(rule: str) -> str:
+        alert = sample("metric-alert-fired", alertRule=rule, alertId=f"/alerts/{rule}")
+        answer = on_monitor_alert(alert)
+        assert answer.status_code == 500
+        assert answer.headers["Content-Type"] == "application/problem+json"
+        text: str = json.loads(answer.get_body())["detail"]
+        assert text.startswith(f'MONITOR_ALERT_ACTIONS["{rule}"]'), text
+        return text
+
+    assert ".filter.status may name only non-final statuses" in detail("quantum-spend-spike")
+    assert ".selector give exactly one of jobIds, filter or sessionId" in detail("two")
+    assert ".selector is required" in detail("none")
+    assert "unknown fields (authToken)" in detail("token")
+    assert ".workspace must be an object of" in detail("odd-workspace")
     # A rule without a workspace, on an alert about something that is not a Quantum workspace.
     elsewhere = sample(
         "metric-alert-fired",

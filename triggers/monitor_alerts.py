@@ -40,7 +40,7 @@ from triggers.job_alerts import WORKSPACE_RESOURCE_ID
 from triggers.starting import BULK_ORCHESTRATION, start_or_find
 from triggers.status_document import is_finished
 from workflow.alert_schema import MonitorAlert, read_alert
-from workflow.bulk_inputs import checked_bulk_input
+from workflow.bulk_inputs import SELECTORS, checked_bulk_input
 from workflow.inputs import InvalidInput, Problem
 from workflow.shapes import CancelJobsInput
 
@@ -50,6 +50,9 @@ log = logging.getLogger(__name__)
 # The bulk routes' own instance id form (triggers.bulk_api.BULK_INSTANCE_ID), so that the run's
 # status and per-job results are served by GET /api/cancel-jobs/{instanceId}[/jobs].
 _INSTANCE_PREFIX = "cancel-jobs-"
+#: What an action may hold: the workspace, one selector as a bulk request names it, and the run
+#: options an operator fixes per rule. No token, endpoint or api-version: the app's own are used.
+ACTION_FIELDS = ("workspace", *SELECTORS, "closeSession", "dryRun", "maxJobs")
 
 
 class ActionProblem(Exception):
@@ -70,6 +73,11 @@ def cancel_request(
     Raises InvalidInput when the workspace taken from ``alertTargetIDs`` is not valid (the
     alert's fault), ActionProblem when the action is (the setting's)."""
     where = f"{MONITOR_ALERT_ACTIONS}[{json.dumps(alert.rule)}]"
+    unknown = sorted(name[:40] for name in action if name not in ACTION_FIELDS)
+    if unknown:
+        raise ActionProblem(
+            f"{where} has unknown fields ({', '.join(unknown)}); known: {', '.join(ACTION_FIELDS)}"
+        )
     body: dict[str, Any] = {k: v for k, v in action.items() if k != "workspace"}
     workspace = action.get("workspace")
     from_alert = workspace is None
@@ -80,10 +88,10 @@ def cancel_request(
                 f"{where} names no workspace and the alert's alertTargetIDs name no Azure "
                 'Quantum workspace: add "workspace" to the action'
             )
-    assert isinstance(workspace, Mapping)
-    unknown = sorted(k for k in workspace if k not in WORKSPACE_PARAMETERS)
-    if unknown:
-        raise ActionProblem(f"{where}.workspace may hold only {', '.join(WORKSPACE_PARAMETERS)}")
+    if not isinstance(workspace, Mapping) or any(k not in WORKSPACE_PARAMETERS for k in workspace):
+        raise ActionProblem(
+            f"{where}.workspace must be an object of {', '.join(WORKSPACE_PARAMETERS)}"
+        )
     body.update(workspace)
     try:
         return checked_bulk_input(body, settings, trigger="monitorAlert")
