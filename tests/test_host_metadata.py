@@ -130,6 +130,7 @@ def test_host_index_reads_routes_methods_and_auth_levels() -> None:
         "cancel_jobs_page": ("orchestrationTrigger", None),
         "list_jobs_page": ("activityTrigger", None),
         "close_session": ("activityTrigger", None),
+        "on_monitor_alert": ("httpTrigger", ("monitor-alerts", ("POST",), "function")),
     }
     assert [c.name for c in index.get("on_job_alert").durable_clients] == ["client"]  # type: ignore[union-attr]
 
