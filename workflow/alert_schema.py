@@ -116,11 +116,13 @@ def _text(
 def _moment(value: object, problems: list[Problem]) -> datetime | None:
     match = _MOMENT.fullmatch(value) if isinstance(value, str) else None
     if match:
-        # Azure Monitor writes up to seven fraction digits; Python reads at most six.
+        # Azure Monitor writes up to seven fraction digits; Python reads six (and before 3.11
+        # only exactly three or six), so the fraction is cut or padded to six.
         seconds, fraction, offset = match.groups()
         zone = "+00:00" if offset in (None, "Z") else offset
+        micros = ((fraction or ".")[1:] + "000000")[:6]
         try:
-            return datetime.fromisoformat(f"{seconds}{(fraction or '')[:7]}{zone}")
+            return datetime.fromisoformat(f"{seconds}.{micros}{zone}")
         except ValueError:
             pass
     problems.append(Problem(f"{_ESSENTIALS}.firedDateTime", "must be an ISO 8601 UTC date-time"))
