@@ -146,4 +146,3 @@ output JOB_ALERT_EVENT_TYPES string = jobAlertEventTypes
 output WORKSPACE_ALERT_EVENT_TYPES string = workspaceAlertEventTypes
 output BUDGET_NAME string = budgetName
 output BUDGET_AMOUNT int = budgetAmount
-output QUANTUM_WORKSPACE_RESOURCE_GROUP string = workspaceParts[4]
