@@ -252,7 +252,8 @@ def test_resolved_and_unknown_rules_are_acknowledged_and_start_nothing(
     alert_host: HostProcess, sim: SimulatorServer
 ) -> None:
     sim.seed_job(lifecycle=QUICK, details={"target": "ionq.qpu.aria-1"})
-    resolved = post(alert_host, sample("metric-alert-resolved", alertId="/alerts/resolved-1"))
+    forged = "/alerts/resolved-1\nFORGED monitor alert line"
+    resolved = post(alert_host, sample("metric-alert-resolved", alertId=forged))
     assert resolved.status_code == 200 and resolved.json()["started"] is False
     unknown = post(
         alert_host, sample("metric-alert-fired", alertRule="cpu-high", alertId="/alerts/cpu-1")
@@ -269,7 +270,9 @@ def test_resolved_and_unknown_rules_are_acknowledged_and_start_nothing(
         message="the log line naming the setting",
     )
     assert sim.requests() == []
-    for alert_id in ("/alerts/resolved-1", "/alerts/cpu-1"):
+    # Alert text is logged with repr: a line break in it cannot start a log line of its own.
+    assert "\nFORGED" not in alert_host.log_text() and "\\nFORGED" in alert_host.log_text()
+    for alert_id in (forged, "/alerts/cpu-1"):
         run = requests.get(
             f"{alert_host.url}/api/cancel-jobs/{alert_instance_id(alert_id)}", timeout=TIMEOUT
         )

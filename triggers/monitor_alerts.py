@@ -117,8 +117,9 @@ def _target_workspace(targets: tuple[str, ...]) -> dict[str, str] | None:
 
 
 def acknowledged(alert: MonitorAlert, reason: str) -> func.HttpResponse:
-    """The 200 answer (and log line) for an alert that starts nothing."""
-    log.info("monitor alert %s (rule %r): %s", alert.alert_id[-80:], alert.rule[:80], reason)
+    """The 200 answer (and log line) for an alert that starts nothing. Alert text is logged
+    with repr and cut short: a line break in it cannot forge a log line."""
+    log.info("monitor alert %r (rule %r): %s", alert.alert_id[-80:], alert.rule[:80], reason)
     return json_answer(200, {"acknowledged": True, "started": False, "reason": reason})
 
 
@@ -169,10 +170,10 @@ async def on_monitor_alert(
     try:
         request = cancel_request(alert, action, settings)
     except InvalidInput as invalid:
-        log.warning("monitor alert %s refused: %s", alert.alert_id[-80:], invalid)
+        log.warning("monitor alert %r refused: %s", alert.alert_id[-80:], invalid)
         return invalid_request(invalid.problems)
     except ActionProblem as error:
-        log.error("monitor alert %s not handled: %s", alert.alert_id[-80:], error)
+        log.error("monitor alert %r not handled: %s", alert.alert_id[-80:], error)
         return problem(500, MISCONFIGURED_TYPE, "An app setting of this app is invalid", str(error))
     instance_id = alert_instance_id(alert.alert_id)
     if await handled_before(client, instance_id, alert.fired):
@@ -180,10 +181,10 @@ async def on_monitor_alert(
     else:
         started = (await start_or_find(client, BULK_ORCHESTRATION, instance_id, request)).started
     log.info(
-        "monitor alert %s (rule %r, %s): %s %s",
+        "monitor alert %r (rule %r, %r): %s %s",
         alert.alert_id[-80:],
         alert.rule[:80],
-        alert.service or "unknown service",
+        alert.service[:40] or "unknown service",
         instance_id,
         "started" if started else "already started",
     )
