@@ -9,9 +9,11 @@ may hold a secret).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from dataplane.sealing import parse_key
@@ -42,6 +44,7 @@ GUARDRAIL_POLICY = "GUARDRAIL_POLICY"
 GUARDRAIL_SCHEDULE = "GUARDRAIL_SCHEDULE"
 EVENTS_TOPIC_ENDPOINT = "EVENTS_TOPIC_ENDPOINT"
 EVENTS_TOPIC_KEY = "EVENTS_TOPIC_KEY"
+MONITOR_ALERT_ACTIONS = "MONITOR_ALERT_ACTIONS"
 
 DEFAULT_JOB_ALERT_EVENT_TYPES = ("Quantum.Job.CostAlert", "Quantum.Job.CancelRequested")
 DEFAULT_POLL_INTERVAL_SECONDS = 5.0
@@ -90,6 +93,9 @@ class Settings:
     #: Where outcome events go (None: not published), and the topic key used locally.
     events_topic_endpoint: str | None = None
     events_topic_key: str | None = field(default=None, repr=False)
+    #: Azure Monitor alert rule name → what its firing starts (MONITOR_ALERT_ACTIONS: a JSON
+    #: object of objects here; triggers.monitor_alerts checks an action when its rule fires).
+    monitor_alert_actions: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -156,6 +162,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         guardrail_policy=env.get(GUARDRAIL_POLICY, "").strip() or None,
         events_topic_endpoint=_topic_endpoint(env, _flag(env, QUANTUM_ALLOW_LOOPBACK)),
         events_topic_key=env.get(EVENTS_TOPIC_KEY, "").strip() or None,
+        monitor_alert_actions=_alert_actions(env),
     )
 
 
@@ -183,6 +190,31 @@ def _topic_endpoint(env: Mapping[str, str], allow_loopback: bool) -> str | None:
         f"{EVENTS_TOPIC_ENDPOINT} must be an https URL (plain-http loopback only when "
         f"{QUANTUM_ALLOW_LOOPBACK} is true)"
     )
+
+
+_MAX_RULE_NAME = 260
+
+
+def _alert_actions(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    raw = env.get(MONITOR_ALERT_ACTIONS, "").strip()
+    if not raw:
+        return {}
+    try:
+        document = json.loads(raw)
+    except ValueError:
+        raise SettingsError(f"{MONITOR_ALERT_ACTIONS} must be a JSON object") from None
+    if not isinstance(document, dict):
+        raise SettingsError(f"{MONITOR_ALERT_ACTIONS} must be a JSON object")
+    for rule, action in document.items():
+        if not rule.strip() or len(rule) > _MAX_RULE_NAME:
+            raise SettingsError(
+                f"{MONITOR_ALERT_ACTIONS}: an alert rule name must be 1-{_MAX_RULE_NAME} characters"
+            )
+        if not isinstance(action, dict):
+            raise SettingsError(
+                f"{MONITOR_ALERT_ACTIONS}[{json.dumps(rule)}] must be a JSON object"
+            )
+    return document
 
 
 def _whole(env: Mapping[str, str], name: str, default: int, limits: tuple[int, int]) -> int:

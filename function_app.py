@@ -14,6 +14,7 @@ from triggers.cancellations import bp as cancellations
 from triggers.guardrails import bp as guardrails
 from triggers.http_api import bp as http_api
 from triggers.job_alerts import bp as job_alerts
+from triggers.monitor_alerts import bp as monitor_alerts
 
 app = df.DFApp()
 app.register_functions(http_api)
@@ -28,3 +29,4 @@ app.register_functions(event_activities)
 app.register_functions(guardrails)
 app.register_functions(guardrail_orchestration)
 app.register_functions(guardrail_activities)
+app.register_functions(monitor_alerts)

@@ -132,8 +132,9 @@ def run_size(simulator: SimulatorServer, cancellations: int, work_dir: Path) -> 
     try:
         state_dir = work_dir / f"host-{cancellations}"
         # WARNING: per-request INFO lines would make the benchmark measure the log file (in
-        # Azure, logs go to Application Insights off the hot path). Queue polling is modelled,
-        # so the latencies are the ones an Azure Storage task hub gives.
+        # Azure, logs go to Application Insights off the hot path). Queue polling is modelled
+        # as on the template's Flex Consumption plan (start_host sets WEBSITE_SKU: the
+        # extension's 1 s maximum), so the latencies are the ones its Azure Storage task hub gives.
         host = start_host(
             state_dir,
             quantum_endpoint=simulator.url,

@@ -202,6 +202,10 @@ def start_host(
     environment["CALLER_TOKEN_KEY"] = _state_key(state_dir)
     if quantum_endpoint is not None:
         environment["QUANTUM_ENDPOINT"] = quantum_endpoint
+    if queue_polling:
+        # The polling modelled is that of the template's plan: Flex Consumption, where the
+        # Azure Storage provider's default maximum interval is 1 s (devtools.host.settings).
+        environment["WEBSITE_SKU"] = "FlexConsumption"
     environment.update(env or {})
     if log_path is None:
         handle, name = tempfile.mkstemp(prefix="devhost-", suffix=".log", dir=state_dir)

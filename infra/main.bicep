@@ -27,8 +27,11 @@ param enableJobAlerts bool = false
 @description('Object ID of the deploying user: gets data-plane roles for local development. Optional.')
 param principalId string = ''
 
+// The versions this template has offered since its first release. The live list for a region:
+// Get-AzFunctionAppFlexConsumptionRuntime -Location <region> -Runtime python (Az.Functions); 3.13
+// is not offered here because the CI does not deploy it (README "Deploy to Azure").
 @allowed(['3.10', '3.11', '3.12'])
-@description('Python version of the function app (Flex Consumption).')
+@description('Python version of the function app (Flex Consumption); azd: PYTHON_VERSION.')
 param pythonVersion string = '3.11'
 
 @minValue(0)
@@ -43,9 +46,48 @@ param callerTokenKey string
 @description('Event types that start a cancellation.')
 param jobAlertEventTypes string = 'Quantum.Job.CostAlert,Quantum.Job.CancelRequested'
 
+@description('Event types that start a workspace-scale cancel ("" = off).')
+param workspaceAlertEventTypes string = ''
+
+@description('Comma-separated object IDs of principals (a Logic App identity, a pipeline) that may publish alerts to the topic.')
+param alertPublisherPrincipalIds string = ''
+
+@description('MONITOR_ALERT_ACTIONS (JSON). Empty: the budget\'s action below when budgetAmount > 0, else none.')
+param monitorAlertActions string = ''
+
+@description('GUARDRAIL_POLICY (JSON or @file); empty: guardrails off.')
+param guardrailPolicy string = ''
+
+@description('GUARDRAIL_SCHEDULE (NCRONTAB, six fields).')
+param guardrailSchedule string = '0 */5 * * * *'
+
+@allowed(['Consumption', 'Dedicated'])
+@description('Durable Task Scheduler SKU (durableBackend DurableTaskScheduler only).')
+param durableTaskSchedulerSku string = 'Consumption'
+
+@minValue(0)
+@description('Monthly budget on the workspace\'s resource group, in the billing currency (0: none). The postdeploy hook wires it to POST /api/monitor-alerts.')
+param budgetAmount int = 0
+
+@description('Name of that budget: also the alert rule name MONITOR_ALERT_ACTIONS is looked up by.')
+param budgetName string = 'quantum-workspace-budget'
+
 var suffix = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
 var workspaceParts = split(quantumWorkspaceId, '/')
+// A Cost Management budget alert names no target resource (alertTargetIDs is null in the common
+// alert schema's budget variant), so its action names the workspace: cancel every unfinished job.
+var budgetAction = {
+  '${budgetName}': {
+    workspace: {
+      subscriptionId: workspaceParts[2]
+      resourceGroupName: workspaceParts[4]
+      workspaceName: last(workspaceParts)
+    }
+    filter: {}
+  }
+}
+var alertActions = !empty(monitorAlertActions) ? monitorAlertActions : (budgetAmount > 0 ? string(budgetAction) : '')
 
 resource group 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: 'rg-${environmentName}'
@@ -67,6 +109,12 @@ module app 'modules/app.bicep' = {
     alwaysReadyInstances: alwaysReadyInstances
     callerTokenKey: callerTokenKey
     jobAlertEventTypes: jobAlertEventTypes
+    workspaceAlertEventTypes: workspaceAlertEventTypes
+    alertPublisherPrincipalIds: alertPublisherPrincipalIds
+    monitorAlertActions: alertActions
+    guardrailPolicy: guardrailPolicy
+    guardrailSchedule: guardrailSchedule
+    schedulerSku: durableTaskSchedulerSku
     quantumEndpoint: workspace.outputs.endpointUri
   }
 }
@@ -95,3 +143,6 @@ output AZURE_FUNCTION_APP_ID string = app.outputs.functionAppId
 output QUANTUM_ENDPOINT string = workspace.outputs.endpointUri
 output JOB_ALERTS_TOPIC_ID string = app.outputs.topicId
 output JOB_ALERT_EVENT_TYPES string = jobAlertEventTypes
+output WORKSPACE_ALERT_EVENT_TYPES string = workspaceAlertEventTypes
+output BUDGET_NAME string = budgetName
+output BUDGET_AMOUNT int = budgetAmount

@@ -144,6 +144,8 @@ def test_ignored_event_types_start_nothing(
     event["eventType"] = "Microsoft.Storage.BlobCreated"
     assert deliver(e2e_host, [event]).status_code == 202
     logged(e2e_host, f"event {event['id']} ignored")
+    # The line names the settings that would accept the type.
+    logged(e2e_host, "is in neither JOB_ALERT_EVENT_TYPES nor WORKSPACE_ALERT_EVENT_TYPES")
     assert no_run(e2e_host, job)
     assert simulator.requests() == []
 

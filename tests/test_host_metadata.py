@@ -75,6 +75,7 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
             ("find_cancel_running_job", "GET", "cancel-running-job"),
             ("get_guardrails", "GET", "guardrails"),
             ("start_guardrails_sweep", "POST", "guardrails/sweep"),
+            ("on_monitor_alert", "POST", "monitor-alerts"),
         )
     },
     "watch_jobs": [
@@ -154,6 +155,7 @@ def test_host_index_reads_routes_methods_and_auth_levels() -> None:
         "start_guardrails_sweep": ("httpTrigger", ("guardrails/sweep", ("POST",), "function")),
         "enforce_guardrails": ("orchestrationTrigger", None),
         "list_quotas": ("activityTrigger", None),
+        "on_monitor_alert": ("httpTrigger", ("monitor-alerts", ("POST",), "function")),
     }
     assert [c.name for c in index.get("on_job_alert").durable_clients] == ["client"]  # type: ignore[union-attr]
 

@@ -308,3 +308,8 @@ def test_host_json_overrides_and_defaults(tmp_path: Path) -> None:
     assert config.overridable_existing_instance_states == "AnyState"
     assert config.max_queue_polling_interval == "00:00:01"
     assert config.hub_name == "Hub"
+    # Without a host.json value, the extension's default: 1 s on Flex Consumption, else 30 s.
+    (tmp_path / "host.json").write_text("{}")
+    assert read_host_json(tmp_path, environ={}).max_queue_polling_interval == "00:00:30"
+    flex = read_host_json(tmp_path, environ={"WEBSITE_SKU": "FlexConsumption"})
+    assert flex.max_queue_polling_interval == "00:00:01"

@@ -4,14 +4,22 @@ These are the promises of README "Deploy to Azure": every setting the app reads 
 template or has a documented default; every role assignment uses a documented built-in role
 definition ID; no secret is written into an app setting; the parameters file names only
 parameters main.bicep declares; the Python worker is told to load the app's azure-functions
-below Python 3.13; and the package leaves the infrastructure out.
+below Python 3.13; and the package leaves the infrastructure out. And the Azure facts the
+template depends on, each checked against Microsoft's documentation or source (README "Deploy to
+Azure" names the pages): no slower queue polling than Flex Consumption's default, the GA
+scheduler API, no preview extension bundle, the exporter's Entra authentication, the topic's
+publisher roles, and alerts that arrive (both alert type lists subscribed, the budget's webhook).
 """
 
 from __future__ import annotations
 
 import ast
 import json
+import os
 import re
+import shutil
+import stat
+import subprocess
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -65,7 +73,7 @@ def app_settings() -> dict[str, Any]:
     """Every app setting function.bicep can write: name → parsed value (conditional ones too)."""
     variables = template("modules/function")["variables"]
     settings: dict[str, Any] = {}
-    for name in ("baseSettings", "isolationSettings", "schedulerSettings"):
+    for name in [n for n in variables if n.endswith("Settings")]:
         value = variables[name]["value"]
         if isinstance(value, dict) and "operator" in value:
             value = value["operator"]["operands"]["true_value"]
@@ -255,3 +263,193 @@ def test_the_package_leaves_the_infrastructure_out() -> None:
     assert {"infra", "azure.yaml", "docs", "specs", "devtools", "tests", "bench"} <= ignored
     azure = (ROOT / "azure.yaml").read_text(encoding="utf-8")
     assert "language: python" in azure and "host: function" in azure
+
+
+# The Azure facts of README "Deploy to Azure" → "Facts checked, and where".
+
+
+def test_flex_consumption_keeps_the_extensions_one_second_queue_polling() -> None:
+    # AzureStorageOptions.MaxQueuePollingInterval (azure-functions-durable-extension): 1 s when
+    # WEBSITE_SKU=FlexConsumption, 30 s elsewhere. Any host.json value would only slow Flex down.
+    host = json.loads((ROOT / "host.json").read_text(encoding="utf-8"))
+    provider = host["extensions"]["durableTask"].get("storageProvider", {})
+    assert "maxQueuePollingInterval" not in provider
+    assert not any("maxqueuepollinginterval" in name.lower() for name in app_settings())
+
+
+def test_the_scheduler_uses_the_ga_api_and_a_defined_sku() -> None:
+    scheduler = template("modules/scheduler")
+    resources = scheduler["resources"]
+    for name in ("scheduler", "hub"):
+        version = resources[name]["api_version"]
+        assert "preview" not in version and version >= "2025-11-01", (name, version)
+    allowed = next(
+        d["argument"]
+        for d in scheduler["parameters"]["sku"]["decorators"]
+        if d["type"] == "allowed"
+    )
+    assert sorted(allowed) == ["Consumption", "Dedicated"]  # the 2025-11-01 SkuName values
+    sku = resources["scheduler"]["config"]["properties"]["sku"]["operator"]["operands"]
+    assert sku["false_value"] == {"name": "sku"} and sku["true_value"]["capacity"] == 1
+
+
+def test_no_preview_extension_bundle_anywhere() -> None:
+    host = json.loads((ROOT / "host.json").read_text(encoding="utf-8"))
+    assert host["extensionBundle"] == {
+        "id": "Microsoft.Azure.Functions.ExtensionBundle",
+        "version": "[4.*, 5.0.0)",  # resolves to 4.32+, which carries the scheduler provider
+    }
+    assert not any("extensionbundle" in name.lower() for name in app_settings())
+    every = json.dumps([template(name_of(p)) for p in bicep_files()])
+    assert "ExtensionBundle.Preview" not in every
+
+
+def test_the_worker_authenticates_its_telemetry_with_the_app_identity() -> None:
+    settings = app_settings()
+    assert settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == (
+        "ClientId=${identityClientId};Authorization=AAD"
+    )
+    assert settings["AZURE_CLIENT_ID"] == "identityClientId"
+    # The exporter reads the variable from 1.0.0b36; the distro requires that from 1.6.11.
+    pins = (ROOT / "requirements.txt").read_text(encoding="utf-8")
+    floor = re.search(r"^azure-monitor-opentelemetry>=([\d.]+),", pins, re.MULTILINE)
+    assert floor and tuple(map(int, floor.group(1).split("."))) >= (1, 6, 11)
+    host = json.loads((ROOT / "host.json").read_text(encoding="utf-8"))
+    assert host["telemetryMode"] == "OpenTelemetry"
+
+
+def test_every_alert_publisher_may_send_to_the_topic() -> None:
+    topic = template("modules/topic")["resources"]
+    sender = BUILT_IN_ROLES["EventGrid Data Sender"]
+    assert template("modules/topic")["variables"]["eventGridDataSender"]["value"] == sender
+    app = topic["appSends"]["config"]["properties"]
+    assert (
+        app["principalId"] == "identityPrincipalId" and app["principalType"] == "ServicePrincipal"
+    )
+    publishers = topic["publishersSend"]["config"]
+    loop = publishers["loop_type"]["detail"]
+    assert loop["array_name"]["function"]["parameters"]["input_string"] == "publisherPrincipalIds"
+    assert (
+        publishers["config"]["properties"]["roleDefinitionId"]["function"]["parameters"][
+            "resource_name_1"
+        ]
+        == "eventGridDataSender"
+    )
+    main = template("main")
+    assert main["parameters"]["alertPublisherPrincipalIds"]["default"] == ""
+    mapped = json.loads((INFRA / "main.parameters.json").read_text(encoding="utf-8"))
+    assert mapped["parameters"]["alertPublisherPrincipalIds"]["value"] == (
+        "${ALERT_PUBLISHER_PRINCIPAL_IDS}"
+    )
+    # The app publishes its outcome events to the same topic, found from the template.
+    endpoint = template("modules/app")["modules"]["function"]["config"]["params"][
+        "eventsTopicEndpoint"
+    ]["operator"]["operands"]
+    assert endpoint["condition"] == "enableJobAlerts"
+    assert "EVENTS_TOPIC_ENDPOINT" in app_settings()
+
+
+def _run_hook(tmp_path: Path, env: dict[str, str]) -> list[list[str]]:
+    """Run infra/hooks/postdeploy.sh with an ``az`` that records its arguments (one JSON line
+    per call) and answers the two look-ups the budget wiring makes."""
+    fake = tmp_path / "bin" / "az"
+    fake.parent.mkdir()
+    log = tmp_path / "az.log"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f"python3 -c 'import json,sys; print(json.dumps(sys.argv[1:]))' \"$@\" >> {log}\n"
+        'case "$*" in *defaultHostName*) echo app.example.net ;; *"keys list"*) echo k3y ;; esac\n',
+        encoding="utf-8",
+    )
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    environ = {
+        "PATH": f"{fake.parent}{os.pathsep}{os.environ['PATH']}",
+        "AZURE_RESOURCE_GROUP": "rg-app",
+        "AZURE_FUNCTION_APP_NAME": "func-cancel",
+        "QUANTUM_WORKSPACE_ID": "/subscriptions/0000/resourceGroups/rg-ws/providers/"
+        "Microsoft.Quantum/workspaces/ws",
+        **env,
+    }
+    done = subprocess.run(
+        ["sh", str(INFRA / "hooks" / "postdeploy.sh")],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = log.read_text(encoding="utf-8").splitlines() if log.exists() else []
+    return [json.loads(line) for line in lines]
+
+
+def _parameter(call: list[str], name: str) -> str:
+    return next(a.split("=", 1)[1] for a in call if a.startswith(f"{name}="))
+
+
+@pytest.mark.skipif(shutil.which("python3") is None, reason="the hooks use python3")
+def test_the_subscription_delivers_job_and_workspace_alert_types(tmp_path: Path) -> None:
+    [call] = _run_hook(
+        tmp_path,
+        {
+            "ENABLE_JOB_ALERTS": "true",
+            "JOB_ALERTS_TOPIC_ID": "/subscriptions/0000/resourceGroups/rg-app/providers/"
+            "Microsoft.EventGrid/topics/evgt-job-alerts-x",
+            "JOB_ALERT_EVENT_TYPES": "Quantum.Job.CostAlert, Quantum.Job.CancelRequested",
+            "WORKSPACE_ALERT_EVENT_TYPES": "Quantum.Workspace.CostAlert,",
+        },
+    )
+    assert call[:3] == ["deployment", "group", "create"]
+    assert call[call.index("--template-file") + 1].endswith("modules/alert-subscription.bicep")
+    assert json.loads(_parameter(call, "eventTypes")) == [
+        "Quantum.Job.CostAlert",
+        "Quantum.Job.CancelRequested",
+        "Quantum.Workspace.CostAlert",
+    ]
+    assert _parameter(call, "topicName") == "evgt-job-alerts-x"
+    filtered = template("modules/alert-subscription")["resources"]["subscription"]["config"]
+    assert filtered["properties"]["filter"] == {"includedEventTypes": "eventTypes"}
+
+
+def test_nothing_is_wired_unless_asked(tmp_path: Path) -> None:
+    assert _run_hook(tmp_path, {}) == []
+
+
+def test_the_budget_alert_calls_the_monitor_alert_route(tmp_path: Path) -> None:
+    calls = _run_hook(tmp_path, {"BUDGET_AMOUNT": "250", "BUDGET_NAME": "qpu-spend"})
+    deploy = calls[-1]
+    assert deploy[deploy.index("--resource-group") + 1] == "rg-ws"  # the workspace's group
+    assert deploy[deploy.index("--subscription") + 1] == "0000"
+    assert deploy[deploy.index("--template-file") + 1].endswith("modules/budget-alert.bicep")
+    assert _parameter(deploy, "webhookUri") == (
+        "https://app.example.net/api/monitor-alerts?code=k3y"
+    )
+    assert _parameter(deploy, "budgetName") == "qpu-spend" and _parameter(deploy, "amount") == "250"
+    assert re.fullmatch(r"\d{4}-\d{2}-01", _parameter(deploy, "startDate"))
+    keys = next(c for c in calls if "keys" in c)
+    assert keys[keys.index("--function-name") + 1] == "on_monitor_alert"
+    budget = template("modules/budget-alert")
+    assert "secure" in [d["type"] for d in budget["parameters"]["webhookUri"]["decorators"]]
+    [receiver] = budget["resources"]["actionGroup"]["config"]["properties"]["webhookReceivers"]
+    assert receiver["useCommonAlertSchema"] is True and receiver["serviceUri"] == "webhookUri"
+    notification = budget["resources"]["budget"]["config"]["properties"]["notifications"]["actual"]
+    assert notification["contactGroups"] == [
+        {
+            "operator": {
+                "type": "property_accessor",
+                "operands": {"operand_1": "actionGroup", "operand_2": "id"},
+            }
+        }
+    ]
+    # Without MONITOR_ALERT_ACTIONS, the budget's own action names the workspace by rule name.
+    action = template("main")["variables"]["budgetAction"]["value"]
+    assert list(action) == ["'${budgetName}'"]
+
+
+def test_the_hooks_run_on_windows_too() -> None:
+    azure = (ROOT / "azure.yaml").read_text(encoding="utf-8")
+    for hook in ("preprovision", "postdeploy"):
+        assert f"run: ./infra/hooks/{hook}.sh" in azure
+        assert f"run: ./infra/hooks/{hook}.ps1" in azure
+        assert (INFRA / "hooks" / f"{hook}.ps1").is_file()
+    assert azure.count("shell: pwsh") == 2

@@ -25,7 +25,13 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from appsettings import Settings, SettingsError, load_settings
+from appsettings import (
+    JOB_ALERT_EVENT_TYPES,
+    WORKSPACE_ALERT_EVENT_TYPES,
+    Settings,
+    SettingsError,
+    load_settings,
+)
 from triggers.starting import BULK_ORCHESTRATION, ORCHESTRATION, start_or_find
 from workflow.bulk_inputs import bulk_instance_id, checked_bulk_input
 from workflow.inputs import (
@@ -90,7 +96,11 @@ def decide(event_type: object, subject: object, data: object, settings: Settings
     if event_type in settings.workspace_alert_event_types:
         return _workspace_decision(fields, subject, settings)
     if event_type not in settings.job_alert_event_types:
-        return AlertDecision(None, f"ignored: event type {_shown(event_type)} is not accepted")
+        return AlertDecision(
+            None,
+            f"ignored: event type {_shown(event_type)} is in neither {JOB_ALERT_EVENT_TYPES} "
+            f"nor {WORKSPACE_ALERT_EVENT_TYPES} (add it to the one it belongs to)",
+        )
     try:
         coordinates = _coordinates(fields, subject)
         request = checked_cancel_input(dict(coordinates), settings, trigger="eventGrid")

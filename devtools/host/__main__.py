@@ -41,7 +41,8 @@ def parse_args(argv: list[str] | None = None) -> HostOptions:
         "--queue-polling",
         action="store_true",
         help="model the Azure Storage backend's idle queue polling (host.json's "
-        "maxQueuePollingInterval): new runs and timers start up to that much late",
+        "maxQueuePollingInterval; by default 1 s with WEBSITE_SKU=FlexConsumption, else 30 s): "
+        "new runs and timers start up to that much late",
     )
     parser.add_argument(
         "--store-journal",

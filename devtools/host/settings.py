@@ -24,8 +24,12 @@ DEFAULT_HUB_NAME = "TestHubName"
 DEFAULT_ROUTE_PREFIX = "api"
 #: The extension's default since Durable Functions 2.0 (DurableTaskOptions).
 DEFAULT_OVERRIDABLE_STATES = "NonRunningStates"
-#: Azure Storage provider's default maxQueuePollingInterval.
+#: Azure Storage provider's default maxQueuePollingInterval: 1 s when the app setting
+#: WEBSITE_SKU is FlexConsumption, 30 s elsewhere (AzureStorageOptions.MaxQueuePollingInterval,
+#: Azure/azure-functions-durable-extension), which the template's Flex Consumption app gets.
 DEFAULT_MAX_QUEUE_POLLING = "00:00:30"
+FLEX_MAX_QUEUE_POLLING = "00:00:01"
+FLEX_CONSUMPTION_SKU = "FlexConsumption"
 HOST_OVERRIDE_PREFIX = "AzureFunctionsJobHost__"
 
 
@@ -85,13 +89,13 @@ def read_host_json(app_dir: Path, environ: Mapping[str, str] | None = None) -> H
         hub = env.get(hub[1:-1], "") or DEFAULT_HUB_NAME
     prefix = _get(http, "routePrefix", DEFAULT_ROUTE_PREFIX)
     states = _get(durable, "overridableExistingInstanceStates", DEFAULT_OVERRIDABLE_STATES)
+    on_flex = env.get("WEBSITE_SKU", "").lower() == FLEX_CONSUMPTION_SKU.lower()
+    polling = FLEX_MAX_QUEUE_POLLING if on_flex else DEFAULT_MAX_QUEUE_POLLING
     return HostConfig(
         hub_name=hub,
         route_prefix=str(prefix).strip("/"),
         overridable_existing_instance_states=str(states),
-        max_queue_polling_interval=str(
-            _get(provider, "maxQueuePollingInterval", DEFAULT_MAX_QUEUE_POLLING)
-        ),
+        max_queue_polling_interval=str(_get(provider, "maxQueuePollingInterval", polling)),
     )
 
 

@@ -10,6 +10,12 @@ param alwaysReadyInstances int
 @secure()
 param callerTokenKey string
 param jobAlertEventTypes string
+param workspaceAlertEventTypes string
+param alertPublisherPrincipalIds string
+param monitorAlertActions string
+param guardrailPolicy string
+param guardrailSchedule string
+param schedulerSku string
 param quantumEndpoint string
 
 var useScheduler = durableBackend == 'DurableTaskScheduler'
@@ -61,6 +67,7 @@ module scheduler 'scheduler.bicep' = if (useScheduler) {
     suffix: suffix
     identityPrincipalId: identity.properties.principalId
     principalId: principalId
+    sku: schedulerSku
   }
 }
 
@@ -70,7 +77,9 @@ module topic 'topic.bicep' = if (enableJobAlerts) {
     location: location
     tags: tags
     name: 'evgt-job-alerts-${suffix}'
+    identityPrincipalId: identity.properties.principalId
     principalId: principalId
+    publisherPrincipalIds: alertPublisherPrincipalIds
   }
 }
 
@@ -90,6 +99,11 @@ module function 'function.bicep' = {
     alwaysReadyInstances: alwaysReadyInstances
     quantumEndpoint: quantumEndpoint
     jobAlertEventTypes: jobAlertEventTypes
+    workspaceAlertEventTypes: workspaceAlertEventTypes
+    monitorAlertActions: monitorAlertActions
+    guardrailPolicy: guardrailPolicy
+    guardrailSchedule: guardrailSchedule
+    eventsTopicEndpoint: enableJobAlerts ? topic.outputs.endpoint : ''
     schedulerEndpoint: useScheduler ? scheduler.outputs.endpoint : ''
     taskHubName: useScheduler ? scheduler.outputs.taskHubName : ''
   }

@@ -1,11 +1,17 @@
-// The Event Grid custom topic job alerts are published to (Azure Quantum has no system topic).
-// Local (key) auth is off: publishers send with an Entra token as EventGrid Data Sender.
+// The Event Grid custom topic that carries this app's job and workspace alert types (Azure Quantum
+// has no system topic) and its outcome events. Local (key) auth is off: every publisher sends
+// with an Entra token as EventGrid Data Sender, which is granted here to the app identity (it
+// publishes its outcome events), to each principal in publisherPrincipalIds (a Logic App's
+// identity, a pipeline's service principal, …) and to the deploying user (a test publish).
 param location string
 param tags object
 param name string
+param identityPrincipalId string
 param principalId string
+@description('Comma-separated object IDs of service principals or managed identities allowed to publish alerts.')
+param publisherPrincipalIds string
 
-// Built-in role: EventGrid Data Sender (the deploying user, to send a test alert).
+// Built-in role: EventGrid Data Sender (Azure RBAC built-in roles, Integration).
 var eventGridDataSender = 'd5a91429-5739-47e2-a06b-3470a27159e7'
 
 resource topic 'Microsoft.EventGrid/topics@2022-06-15' = {
@@ -20,6 +26,28 @@ resource topic 'Microsoft.EventGrid/topics@2022-06-15' = {
   }
 }
 
+resource appSends 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(topic.id, identityPrincipalId, eventGridDataSender)
+  scope: topic
+  properties: {
+    principalId: identityPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', eventGridDataSender)
+  }
+}
+
+resource publishersSend 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for publisher in split(publisherPrincipalIds, ','): if (!empty(trim(publisher))) {
+    name: guid(topic.id, trim(publisher), eventGridDataSender)
+    scope: topic
+    properties: {
+      principalId: trim(publisher)
+      principalType: 'ServicePrincipal'
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', eventGridDataSender)
+    }
+  }
+]
+
 resource userSends 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(principalId)) {
   name: guid(topic.id, principalId, eventGridDataSender)
   scope: topic
@@ -32,3 +60,4 @@ resource userSends 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!e
 
 output id string = topic.id
 output name string = topic.name
+output endpoint string = topic.properties.endpoint
