@@ -451,8 +451,10 @@ class DurableEngine:
     def _start_child(
         self, parent: InstanceState, child: SubOrchestrationWorkItem, now: datetime
     ) -> None:
-        """Create a sub-orchestration (caller holds the lock); a running one of the same id
-        fails the parent's task instead, as DTFx refuses the duplicate."""
+        """Create a sub-orchestration (caller holds the lock). A running one of the same id
+        fails the parent's task instead, so that a test notices; the real backends document
+        no such answer (creation over a running instance "may fail silently"), and the app
+        never relies on one: it starts a job's run through the client (start-or-find)."""
         existing = self._instances.get(child.instance_id)
         if existing is not None and not existing.status.is_terminal:
             parent.inbox.append(
