@@ -137,7 +137,8 @@ def act(
         try:
             answers = yield context.call_activity(START_ACTIVITY, payload)
         except Exception as error:  # the activity itself broke: report, act on the rest
-            reason = f"could not start: {str(error).splitlines()[0][:200]}"
+            first = (str(error).splitlines() or [type(error).__name__])[0]
+            reason = f"could not start: {first[:200]}"
             answers = [{"instanceId": None, "started": False, "error": reason} for _ in batch]
         pacer.sent(context)
         for match, answer in zip(batch, answers, strict=True):
