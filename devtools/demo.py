@@ -128,7 +128,17 @@ def _guardrail_sweep(host: str, sim: str) -> int:
         time.sleep(0.5)
     outputs = last.get("outputs") or {}
     print("last sweep:", json.dumps(outputs.get("rules"), indent=2))
-    events = requests.get(f"{sim}/_simulator/events", timeout=30).json()["events"]
+    # The sweep only starts the job's run; that run confirms and reports on its own.
+    events: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        events = requests.get(f"{sim}/_simulator/events", timeout=30).json()["events"]
+        if any(
+            e["eventType"] == "Quantum.Job.CancellationFinished"
+            and e["data"].get("jobId") == RUNAWAY
+            for e in events
+        ):
+            break
+        time.sleep(0.5)
     print(f"\nevents on the local Event Grid topic ({len(events)}):")
     for event in events:
         data = event["data"]

@@ -10,7 +10,7 @@ cancellation that takes half an hour of service time replays in milliseconds.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,7 @@ from appsettings import load_settings
 from devtools.durable import DurableEngine, InMemoryStore, ManualClock, OrchestrationStatus
 from devtools.durable.backend import StepHook
 from devtools.durable.stats import EngineStats
+from devtools.host.activity_host import StandaloneActivityHost
 from devtools.simulator import (
     DEFAULT_RESOURCE_GROUP,
     DEFAULT_SUBSCRIPTION_ID,
@@ -40,6 +41,9 @@ class Harness:
 
     ``rtt_seconds`` models the round trip of one request: virtual time moves that far while
     an activity's answer travels back, as it would against Azure.
+
+    An activity with a ``durableClient`` binding gets one pointing at the latest engine's
+    Durable API, served over HTTP on a free port from its first use until :meth:`close`.
     """
 
     simulator: SimulatorServer
@@ -47,6 +51,8 @@ class Harness:
     clock: ManualClock = field(default_factory=ManualClock)
     store: InMemoryStore = field(default_factory=InMemoryStore)
     rtt_seconds: float = 0.0
+    _latest: DurableEngine | None = field(default=None, init=False, repr=False)
+    _client_api: StandaloneActivityHost | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.clock.subscribe(self._follow)
@@ -56,14 +62,40 @@ class Harness:
 
     def engine(self, crash_at: int | None = None) -> DurableEngine:
         """A new engine on the shared store and clock, failing loudly on non-determinism."""
-        return DurableEngine(
+        engine = DurableEngine(
             function_app.app,
             store=self.store,
             clock=self.clock,
             raise_on_nondeterminism=True,
             crash_at_step=crash_at,
             step_hook=self._answer_travels_back if self.rtt_seconds > 0 else None,
+            activity_host=self,
         )
+        self._latest = engine
+        if self._client_api is not None:
+            self._client_api.serve(engine)
+        return engine
+
+    def client_binding(self, task_hub: str | None, connection_name: str | None) -> str:
+        """An activity's ``durableClient`` value: the latest engine's API (started lazily)."""
+        return self._api().client_binding(task_hub, connection_name)
+
+    def run_coroutine(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
+        """Async activity code runs on one loop, as in the worker."""
+        return self._api().run_coroutine(coroutine)
+
+    def _api(self) -> StandaloneActivityHost:
+        if self._client_api is None:
+            assert self._latest is not None, "no engine built yet"
+            self._client_api = StandaloneActivityHost()
+            self._client_api.serve(self._latest)
+        return self._client_api
+
+    def close(self) -> None:
+        """Stop the client API server and its loop, if an activity started them."""
+        api, self._client_api = self._client_api, None
+        if api is not None:
+            api.close()
 
     def _answer_travels_back(self, kind: str, _instance_id: str) -> None:
         # "activity_executed" is checkpointed before the result is committed, so the

@@ -5,12 +5,14 @@ Read top to bottom: list (each workspace's unfinished jobs once per distinct fil
 when a rule needs it, paced by one Pacer at the sweep's request-rate cap), decide (every rule on
 the listed details, no read per job; orchestrators.guardrail_plan), continue as new with the
 decisions only (so the acting generation replays a short history, whatever was listed), then
-act: start each job's
-``cancel_running_job`` as a sub-orchestration under the job's usual instance id — a job whose
-run is already going (an operator's, an alert's, an earlier sweep's) is refused by the Durable
-backend as a duplicate and gets no second cancel —, publish one ``Quantum.Guardrail.Violation``
-per fact, and wait for the cancellations to end. A dry run stops after deciding. Time is the
-orchestration's clock, so replay decides the same.
+act: the ``start_guardrail_cancels`` activity starts each job's ``cancel_running_job`` through
+the Durable client, as the HTTP and Event Grid triggers do — under the job's usual instance id,
+and only when no run of that job is going (an operator's, an alert's, an earlier sweep's: that
+job gets no second cancel) —; then one ``Quantum.Guardrail.Violation`` per fact is published
+and the sweep ends. It does not wait for the cancellations: each run publishes its own
+``Quantum.Job.CancellationFinished``, so a sweep stays short and the next one is never held
+up. A dry run stops after deciding. Time is the orchestration's clock, so replay decides the
+same.
 """
 
 from __future__ import annotations
@@ -21,11 +23,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import azure.durable_functions as df
-from azure.durable_functions.models.Task import TaskState
 
 from orchestrators import guardrail_plan as plan
 from orchestrators.outcome_events import publish
-from orchestrators.pacing import BATCH_GAP, Pacer
+from orchestrators.pacing import Pacer
 from workflow import outcome_events
 from workflow.outcome_events import OutcomeEvent
 from workflow.times import iso, parse_iso
@@ -36,8 +37,7 @@ Steps = Generator[Any, Any, Any]
 #: Listing batches per execution before it continues as new (a batch is at most the rate
 #: cap's worth of pages of up to 100 jobs), so the history stays short however much is listed.
 LIST_TICKS = 5
-#: What the Durable backend says when a sub-orchestration's instance id is already running.
-_DUPLICATE = "already exists"
+START_ACTIVITY = "start_guardrail_cancels"
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -121,28 +121,29 @@ def act(
     pacer: Pacer,
     started_at: str,
 ) -> Generator[Any, Any, dict[tuple[int, str], dict[str, Any]]]:
-    """Step act: start the cancellations (paced: a started run sends a read and a cancel in
-    its first second), publish the violations, then wait for every cancellation's end."""
+    """Step act: start (or find) the cancellations, then publish the violations.
+
+    Starts go out half the cap's worth a second (a started run sends a read and a cancel in
+    its first second); each job's entry gets its run's ``instanceId`` and ``started``."""
     now = iso(context.current_utc_datetime)
     events: list[OutcomeEvent] = []
     results: dict[tuple[int, str], dict[str, Any]] = {}
-    pending: dict[Any, tuple[int, str]] = {}
     cancels = [m for m in decisions.matches if m.action == "cancel"]
     per_tick = max(1, pacer.per_second // 2)
     for start in range(0, len(cancels), per_tick):
         yield from pacer.wait(context)
-        batch = []
-        for match in cancels[start : start + per_tick]:
-            instance_id, request = plan.cancel_request(sweep, match)
-            task = context.call_sub_orchestrator("cancel_running_job", request, instance_id)
-            pending[task] = (match.workspace, str(match.job["jobId"]).lower())
-            results[pending[task]] = {"instanceId": instance_id}
-            batch.append(task)
-        # Yielding schedules the batch without waiting for its runs to end (the timer bounds
-        # the wait); the pacer spaces the batches a second apart.
-        gap = context.create_timer(context.current_utc_datetime + BATCH_GAP)
-        yield context.task_any([*batch, gap])
+        batch = cancels[start : start + per_tick]
+        payload = {"cancels": [plan.cancel_start(sweep, m) for m in batch]}
+        try:
+            answers = yield context.call_activity(START_ACTIVITY, payload)
+        except Exception as error:  # the activity itself broke: report, act on the rest
+            first = (str(error).splitlines() or [type(error).__name__])[0]
+            reason = f"could not start: {first[:200]}"
+            answers = [{"instanceId": None, "started": False, "error": reason} for _ in batch]
         pacer.sent(context)
+        for match, answer in zip(batch, answers, strict=True):
+            key = (match.workspace, str(match.job["jobId"]).lower())
+            results[key] = {k: answer[k] for k in ("instanceId", "started", "error") if k in answer}
     for match in decisions.matches:
         if match.action == "none":
             continue
@@ -163,12 +164,6 @@ def act(
         if rule["name"] in decisions.too_many:
             events.append(_too_many(context, sweep, decisions, rule["name"], started_at, now))
     yield from publish(context, events)
-    context.set_custom_status({"phase": "confirming", "cancellations": len(pending)})
-    while pending:
-        done = yield context.task_any(list(pending))
-        for task in [t for t in pending if t.is_completed] or [done]:
-            key = pending.pop(task)
-            results[key].update(_cancel_result(task))
     return results
 
 
@@ -193,14 +188,3 @@ def _too_many(
         now,
         matched=decisions.matched[name],
     )
-
-
-def _cancel_result(task: Any) -> dict[str, Any]:
-    if task.state is TaskState.SUCCEEDED:
-        outputs = task.result or {}
-        return {"outcome": outputs.get("outcome"), "finalStatus": outputs.get("finalStatus")}
-    message = str(task.result)
-    if _DUPLICATE in message:
-        # Someone else's run for this job is going: it is not cancelled a second time.
-        return {"outcome": "alreadyCancelling"}
-    return {"outcome": "failed", "error": message[:500]}

@@ -21,8 +21,7 @@ from orchestrators.service_calls import ServiceCallFailed
 from workflow.filters import service_filter
 from workflow.guardrail_policy import GuardrailPolicy, GuardrailRule
 from workflow.guardrail_rules import filter_key, in_scope, needs_quotas, reasons
-from workflow.inputs import instance_id_for
-from workflow.shapes import CancelJobInput, PollOptions
+from workflow.shapes import GuardrailCancel, PollOptions
 
 if sys.version_info >= (3, 11):
     from typing import NotRequired
@@ -361,21 +360,18 @@ def decide(sweep: SweepInput, listing: Listing) -> Decisions:
     return Decisions(kept, matched, too_many, list(listing.errors), listing.requests, where)
 
 
-def cancel_request(sweep: SweepInput, match: Match) -> tuple[str, CancelJobInput]:
-    """The single-job cancellation of a match, under the job's usual instance id."""
+def cancel_start(sweep: SweepInput, match: Match) -> GuardrailCancel:
+    """A match's cancellation as a workflow request names it, and the rule acting on it (the
+    start activity builds the run's input with the triggers' own single-job rules)."""
     workspace = sweep["workspaces"][match.workspace]
-    request = CancelJobInput(
-        subscriptionId=workspace["subscriptionId"],
-        resourceGroupName=workspace["resourceGroupName"],
-        workspaceName=workspace["workspaceName"],
-        jobId=str(match.job["jobId"]),
-        apiVersion=workspace["apiVersion"],
-        endpoint=workspace["endpoint"],
-        options=sweep["options"],
-        trigger="guardrail",
-        rule=str(match.by),
-    )
-    return instance_id_for(request), request
+    job: dict[str, object] = {
+        **workspace_name(workspace),
+        "jobId": str(match.job["jobId"]),
+        "apiVersion": workspace["apiVersion"],
+        "endpoint": workspace["endpoint"],
+        "options": dict(sweep["options"]),
+    }
+    return GuardrailCancel(job=job, rule=str(match.by))
 
 
 def report(

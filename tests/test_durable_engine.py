@@ -952,3 +952,47 @@ def test_sub_orchestrations_survive_a_crash_after_every_step() -> None:
             [crash_at],
         )
         assert run.engine.get_status("parent").output == expected, crash_at  # type: ignore[union-attr]
+
+
+@app.activity_trigger(input_name="name")
+@app.durable_client_input(client_name="client")
+async def start_sequence(name: str, client: df.DurableOrchestrationClient) -> str:
+    """An activity that is also a client function: it starts a run of its own."""
+    instance_id: str = await client.start_new("sequence", f"from-activity-{name}", name)
+    return instance_id
+
+
+@app.orchestration_trigger(context_name="context")
+def starts_through_an_activity(context: Ctx) -> Orch:
+    started = yield context.call_activity("start_sequence", context.get_input())
+    return started
+
+
+def test_an_activity_with_a_durable_client_starts_a_run_through_the_client_api() -> None:
+    from devtools.host.activity_host import StandaloneActivityHost
+
+    api = StandaloneActivityHost()
+    try:
+        engine = DurableEngine(app, clock=ManualClock(), activity_host=api)
+        api.serve(engine)
+        engine.start_new("starts_through_an_activity", "parent", "ada")
+        engine.run_until_idle()
+        parent = engine.get_status("parent")
+        assert parent is not None and parent.output == "from-activity-ada"
+        child = engine.get_status("from-activity-ada", show_history=True)
+        assert child is not None and child.output == ["hello ada", "hello hello ada", 42]
+        # Started by a client, not by the orchestration: the child has no parent.
+        [started] = kinds(child.history or [], EventType.EXECUTION_STARTED)
+        assert started["ParentInstance"] is None
+    finally:
+        api.close()
+
+
+def test_an_activity_with_a_durable_client_fails_without_a_host_to_supply_it() -> None:
+    engine = DurableEngine(app, clock=ManualClock())
+    engine.start_new("starts_through_an_activity", "parent", "ada")
+    engine.run_until_idle()
+    parent = engine.get_status("parent")
+    assert parent is not None and parent.runtime_status is RuntimeStatus.FAILED
+    assert "durableClient binding 'client'" in str(parent.output)
+    assert engine.get_status("from-activity-ada") is None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,7 @@ WORKSPACE = {
 
 
 @pytest.fixture
-def guard(simulator: SimulatorServer, monkeypatch: pytest.MonkeyPatch) -> Harness:
+def guard(simulator: SimulatorServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
     """A harness whose virtual clock starts at the simulator's wall time (job ages line up),
     the app signing in with the identity the simulator stands in for, and events going to
     the simulator's local Event Grid topic."""
@@ -57,7 +58,9 @@ def guard(simulator: SimulatorServer, monkeypatch: pytest.MonkeyPatch) -> Harnes
     monkeypatch.setenv("CANCEL_POLL_INTERVAL_SECONDS", "5")
     simulator.set_options(token=None)
     start = simulator.clock.wall(simulator.clock.now())
-    return Harness(simulator, "unused", clock=ManualClock(start))
+    harness = Harness(simulator, "unused", clock=ManualClock(start))
+    yield harness
+    harness.close()
 
 
 def seed(sim: SimulatorServer, minutes: float, lifecycle: Any = RUNNING, **more: Any) -> str:
@@ -261,10 +264,13 @@ def test_a_sweep_cancels_exactly_the_jobs_past_the_limit(guard: Harness) -> None
     assert (report["matched"], report["acted"], report["outcome"]) == (1, 1, "acted")
     [entry] = report["jobs"]
     assert entry["jobId"] == over and entry["reason"] == "qpu-runtime: running 121 min > 120"
-    assert entry["outcome"] == "cancelled" and entry["instanceId"].startswith(f"cancel-{over}")
+    assert entry["started"] is True and entry["instanceId"].startswith(f"cancel-{over}")
     assert not {under, other_target, finished, stopping} & set(cancels(run))
-    # The cancellation is the job's usual run, marked as the guardrail's.
-    child = guard.engine().get_status(entry["instanceId"])
+    # The cancellation is the job's usual run, started through the client as the triggers
+    # start it (no parent: the sweep did not wait for it), marked as the guardrail's.
+    child = guard.engine().get_status(entry["instanceId"], show_history=True)
+    [started] = [e for e in child.history or [] if e["EventType"] == 0]  # type: ignore[union-attr]
+    assert started["ParentInstance"] is None
     assert child is not None and child.output["trigger"] == "guardrail"
     assert child.output["rule"] == "qpu-runtime" and child.output["outcome"] == "cancelled"
 
@@ -357,8 +363,61 @@ def test_a_job_whose_run_is_going_gets_no_second_cancel(guard: Harness) -> None:
     assert len(cancels_of(sim, slow)) == 1
     run = sweep(guard, policy(rule()))
     [entry] = rule_report(run, "qpu-runtime")["jobs"]
-    assert entry["outcome"] == "alreadyCancelling"
+    assert (entry["instanceId"], entry["started"]) == (instance_id_for(request), False)
     assert len(cancels_of(sim, slow)) == 1
+    # The operator's run is the one that ran; it was not replaced by a guardrail run.
+    operator = guard.engine().get_status(instance_id_for(request))
+    assert operator is not None and operator.input["trigger"] == "http"
+
+
+def test_a_sweep_ends_without_waiting_for_its_cancellations(guard: Harness) -> None:
+    sim = guard.simulator
+    job_id = seed(sim, 200, lifecycle=SLOW)
+    engine = guard.engine()
+    engine.start_new("enforce_guardrails", SWEEP_INSTANCE_ID, sweep_request(guard))
+    done = step_until(engine, lambda: finished(engine, SWEEP_INSTANCE_ID))
+    [entry] = done.output["rules"][0]["jobs"]
+    child = engine.get_status(entry["instanceId"])
+    # The sweep is over while its cancellation is still confirming.
+    assert child is not None and child.runtime_status.value in ("Pending", "Running")
+    assert sim.job_state(job_id)["status"] != "Cancelled"
+    assert events_of(sim, "Quantum.Job.CancellationFinished") == []
+    engine.run_until_idle()
+    child = engine.get_status(entry["instanceId"])
+    assert child is not None and child.output["outcome"] == "cancelled"
+    [finished_event] = events_of(sim, "Quantum.Job.CancellationFinished")
+    assert finished_event["data"]["instanceId"] == entry["instanceId"]
+    assert finished_event["data"]["rule"] == "qpu-runtime"
+
+
+#: Takes the cancel, then reads Executing for two minutes before Cancelled.
+SLOW = {
+    "before": [["Executing", {}]],
+    "after": [["Executing", {"seconds": 120}], ["Cancelled", {}]],
+}
+
+
+def sweep_request(guard: Harness) -> Any:
+    check = check_policy_document(
+        policy(rule(), workspaces=[{**WORKSPACE, "endpoint": guard.simulator.url}])
+    )
+    return sweep_input(check, load_settings(), False)
+
+
+def finished(engine: Any, instance_id: str) -> Any:
+    status = engine.get_status(instance_id)
+    done = status is not None and status.runtime_status.value == "Completed"
+    return status if done else None
+
+
+def step_until(engine: Any, condition: Any, most: int = 10_000) -> Any:
+    """Run the engine one step at a time until ``condition()`` gives a value."""
+    for _ in range(most):
+        found = condition()
+        if found:
+            return found
+        engine.run_until_idle(max_steps=1, raise_on_budget=False)
+    raise AssertionError("the condition never held")
 
 
 def cancels_of(sim: SimulatorServer, job_id: str) -> list[dict[str, Any]]:
@@ -442,28 +501,29 @@ def test_a_second_sweep_while_the_first_ones_cancellations_run_sends_no_second_c
     guard: Harness,
 ) -> None:
     sim = guard.simulator
-    slow = {
-        "before": [["Executing", {}]],
-        "after": [["Cancelling", {"seconds": 120}], ["Cancelled", {}]],
-    }
-    job_id = seed(sim, 200, lifecycle=slow)
-    check = check_policy_document(policy(rule(), workspaces=[{**WORKSPACE, "endpoint": sim.url}]))
-    request = sweep_input(check, load_settings(), False)
+    job_id = seed(sim, 200, lifecycle=SLOW)
+    request = sweep_request(guard)
     engine = guard.engine()
     engine.start_new("enforce_guardrails", SWEEP_INSTANCE_ID, request)
-    while not cancels_of(sim, job_id):
-        engine.run_until_idle(max_steps=1, raise_on_budget=False)
     # Sweeps share one instance id: a second start while the first runs is refused.
     with pytest.raises(Exception, match="already exists"):
         engine.start_new("enforce_guardrails", SWEEP_INSTANCE_ID, request)
-    # Even a sweep under another id finds the job being stopped, and its run going.
-    engine.start_new("enforce_guardrails", "guardrails-other", request)
+    first = step_until(engine, lambda: finished(engine, SWEEP_INSTANCE_ID))
+    step_until(engine, lambda: cancels_of(sim, job_id))
+    [entry] = first.output["rules"][0]["jobs"]
+    assert entry["started"] is True
+    # The next sweep starts while the first one's cancellation still runs, finds the job
+    # (still reading Executing) and its run going, and starts nothing.
+    engine.start_new("enforce_guardrails", SWEEP_INSTANCE_ID, request)
+    second = step_until(engine, lambda: finished(engine, SWEEP_INSTANCE_ID))
+    child = engine.get_status(entry["instanceId"])
+    assert child is not None and child.runtime_status.value == "Running"
+    [again] = second.output["rules"][0]["jobs"]
+    assert (again["instanceId"], again["started"]) == (entry["instanceId"], False)
     engine.run_until_idle()
+    print("Jobs_Cancel requests for the job:", len(cancels_of(sim, job_id)))
     assert len(cancels_of(sim, job_id)) == 1
-    second = engine.get_status("guardrails-other")
-    assert second is not None and second.output["rules"][0]["matched"] == 0
-    first = engine.get_status(SWEEP_INSTANCE_ID)
-    assert first is not None and first.output["rules"][0]["jobs"][0]["outcome"] == "cancelled"
+    assert engine.get_status(entry["instanceId"]).output["outcome"] == "cancelled"  # type: ignore[union-attr]
 
 
 def test_the_benchmark_figures_come_from_the_simulator_log_and_move_with_the_cap(

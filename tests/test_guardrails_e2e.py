@@ -116,9 +116,16 @@ def test_the_timer_run_by_hand_cancels_the_runaway_job(
     last = wait_for(swept, timeout=60, interval=0.3, message="the sweep finished")
     [rule] = last["outputs"]["rules"]
     assert (rule["matched"], rule["acted"], rule["outcome"]) == (1, 1, "acted")
-    assert rule["jobs"][0]["jobId"] == runaway and rule["jobs"][0]["outcome"] == "cancelled"
+    [entry] = rule["jobs"]
+    assert entry["jobId"] == runaway and entry["started"] is True
+    # lastSweep names the cancellation's run; the run itself confirms and reports.
+    run = wait_for(
+        lambda: finished_run(guard_host, entry["instanceId"]), timeout=30, message="the run ended"
+    )
+    assert run["outputs"]["outcome"] == "cancelled" and run["outputs"]["trigger"] == "guardrail"
     assert sim.job_state(runaway)["status"] == "Cancelled"
     assert sim.job_state(young)["status"] == "Executing"
+    wait_for(lambda: len(sim.received_events()) == 2, timeout=15, message="both events")
     kinds = sorted(e["eventType"] for e in sim.received_events())
     assert kinds == ["Quantum.Guardrail.Violation", "Quantum.Job.CancellationFinished"]
     # A dry run reports the same evaluation, cancels nothing, publishes nothing.
@@ -132,6 +139,51 @@ def test_the_timer_run_by_hand_cancels_the_runaway_job(
     assert dry.json()["outputs"]["rules"][0]["matched"] == 1
     assert len(sim.event_attempts) == events
     assert guardrails(guard_host)["lastSweep"]["instanceId"] == "guardrails-sweep"
+
+
+def finished_run(host: HostProcess, instance_id: str) -> dict[str, Any] | None:
+    """The status document of a single-job run once it ended (None before)."""
+    answer = requests.get(f"{host.url}/api/cancel-running-job/{instance_id}", timeout=TIMEOUT)
+    assert answer.status_code == 200, answer.text
+    document: dict[str, Any] = answer.json()
+    return document if document["runtimeStatus"] in ("Completed", "Failed") else None
+
+
+def test_a_job_an_operator_is_cancelling_over_http_gets_no_second_cancel_from_a_sweep(
+    guard_host: HostProcess, sim: SimulatorServer
+) -> None:
+    details = {"target": "ionq.qpu.aria-1", "providerId": "ionq"}
+    # The service takes the cancel, and the job reads Executing for a few seconds more.
+    slow = {
+        "before": [["Executing", {}]],
+        "after": [["Executing", {"seconds": 6}], ["Cancelled", {}]],
+    }
+    job = sim.seed_job(lifecycle=slow, details=details, ages=began_ago(sim, 180))
+    operator = requests.post(
+        f"{guard_host.url}/api/cancel-running-job",
+        json={**WORKSPACE, "jobId": job, "options": {"pollIntervalSeconds": 1}},
+        timeout=TIMEOUT,
+    )
+    assert operator.status_code == 202, operator.text
+    instance_id = operator.json()["id"]
+
+    def cancels() -> int:
+        return sum(
+            1 for e in sim.requests() if e["operation"] == "Jobs_Cancel" and e["jobId"] == job
+        )
+
+    wait_for(lambda: cancels() == 1, timeout=15, message="the operator's cancel was sent")
+    swept = requests.post(f"{guard_host.url}/api/guardrails/sweep?waitSeconds=30", timeout=40)
+    assert swept.status_code == 200, swept.text
+    [entry] = swept.json()["outputs"]["rules"][0]["jobs"]
+    assert (entry["jobId"], entry["instanceId"], entry["started"]) == (job, instance_id, False)
+    run = wait_for(
+        lambda: finished_run(guard_host, instance_id), timeout=30, message="the run ended"
+    )
+    assert run["outputs"]["outcome"] == "cancelled" and run["outputs"]["trigger"] == "http"
+    found = cancels()
+    print(f"Jobs_Cancel requests for {job}: {found}")
+    assert found == 1
 
 
 def test_a_bad_policy_starts_nothing_and_the_app_keeps_working(

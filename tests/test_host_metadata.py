@@ -90,6 +90,11 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
     ],
     "enforce_guardrails": [{"direction": "IN", "type": "orchestrationTrigger", "name": "context"}],
     "list_quotas": [{"direction": "IN", "type": "activityTrigger", "name": "call"}],
+    # An activity that is also a client function: it starts the sweep's cancellations.
+    "start_guardrail_cancels": [
+        {"direction": "IN", "type": "activityTrigger", "name": "batch"},
+        {"direction": "IN", "type": "durableClient", "name": "client"},
+    ],
     "publish_outcome_events": [{"direction": "IN", "type": "activityTrigger", "name": "batch"}],
     "cancel_jobs": [{"direction": "IN", "type": "orchestrationTrigger", "name": "context"}],
     "cancel_jobs_page": [{"direction": "IN", "type": "orchestrationTrigger", "name": "context"}],
@@ -156,8 +161,12 @@ def test_host_index_reads_routes_methods_and_auth_levels() -> None:
         "enforce_guardrails": ("orchestrationTrigger", None),
         "list_quotas": ("activityTrigger", None),
         "on_monitor_alert": ("httpTrigger", ("monitor-alerts", ("POST",), "function")),
+        "start_guardrail_cancels": ("activityTrigger", None),
     }
     assert [c.name for c in index.get("on_job_alert").durable_clients] == ["client"]  # type: ignore[union-attr]
+    starter = index.get("start_guardrail_cancels")
+    assert starter is not None and [c.name for c in starter.durable_clients] == ["client"]
+    assert starter.is_async  # its client shares the SDK's session on the worker's one loop
 
 
 def test_every_http_and_event_function_is_async() -> None:

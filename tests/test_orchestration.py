@@ -422,7 +422,9 @@ def test_a_bug_fails_the_run_with_its_type_and_logs_the_traceback_once(
     start_executing(harness)
     monkeypatch.setattr(
         "devtools.durable.backend.invoke_activity",
-        lambda function, input_json: ActivityOutcome(succeeded=True, result='{"ok": true}'),
+        lambda function, input_json, host=None: ActivityOutcome(
+            succeeded=True, result='{"ok": true}'
+        ),
     )
     with caplog.at_level("ERROR", logger="orchestrators.cancel_running_job"):
         run = harness.run(harness.request(JOB))

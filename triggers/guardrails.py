@@ -4,9 +4,10 @@
 Every entry point reads the policy from GUARDRAIL_POLICY when it runs and checks it with
 workflow.guardrail_policy: a bad policy never starts a sweep (the timer logs every problem,
 the sweep route answers 409 listing them, ``GET`` shows them) and the app's other functions
-never read it. Real sweeps share one instance id, so two never overlap (the Durable backend
-refuses a second start while one runs, as for a job's run); a dry run has its own and leaves
-``lastSweep`` alone.
+never read it. Real sweeps share one instance id, so two never overlap (the timer and the
+route start it with ``start_or_find``, which starts none while one runs, as for a job's run);
+a dry run has its own and leaves ``lastSweep`` alone. A sweep ends without waiting for the
+cancellations it started, so one never holds up the next.
 
 The timer's NCRONTAB (six fields, seconds first) comes from GUARDRAIL_SCHEDULE when the app is
 indexed ("Timer trigger for Azure Functions", learn.microsoft.com/azure/azure-functions/

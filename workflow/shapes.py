@@ -233,3 +233,22 @@ class JobResult(TypedDict):
     finalStatus: str | None
     cancellationTime: str | None
     error: NotRequired[str]
+
+
+class GuardrailCancel(TypedDict):
+    """One cancellation a guardrail sweep asks for: the job as a workflow request names it
+    (coordinates, ``apiVersion``, ``endpoint``, ``options``) and the rule that acts on it."""
+
+    job: dict[str, object]
+    rule: str
+
+
+class CancelStart(TypedDict):
+    """What starting (or finding) one job's ``cancel_running_job`` run came to: ``started``
+    false with an ``instanceId`` is a run already going (no second cancel); ``error`` says
+    why nothing could be started (no secret, no URL)."""
+
+    jobId: str
+    instanceId: str | None
+    started: bool
+    error: NotRequired[str]

@@ -34,7 +34,7 @@ from .errors import (
     StepBudgetExceeded,
     UnknownFunctionError,
 )
-from .functions import app_functions
+from .functions import ActivityHost, app_functions
 from .limits import Limits, PayloadTooLarge, QueuePolling, StartPolicy
 from .state import RuntimeStatus
 from .stats import EngineStats
@@ -42,6 +42,7 @@ from .status import OrchestrationStatus
 from .store import InMemoryStore, InstanceStore, JsonFileStore
 
 __all__ = [
+    "ActivityHost",
     "Clock",
     "DurableEngine",
     "DurableEngineError",

@@ -39,6 +39,7 @@ from .errors import (
     StepBudgetExceeded,
 )
 from .functions import (
+    ActivityHost,
     ActivityOutcome,
     FunctionRegistry,
     failure_outcome,
@@ -86,6 +87,7 @@ class DurableEngine:
         start_policy: StartPolicy = DEFAULT_START_POLICY,
         limits: Limits | None = None,
         queue_polling: QueuePolling | None = None,
+        activity_host: ActivityHost | None = None,
     ) -> None:
         """Build an engine over ``app`` and resume every instance found in ``store``.
 
@@ -98,6 +100,8 @@ class DurableEngine:
         ``start_policy`` is host.json's overridableExistingInstanceStates; ``limits`` the
         payload and custom-status caps (see limits.py; on by default); ``queue_polling``
         models the Azure Storage backend's idle polling in the real-time loop (off: None).
+        ``activity_host`` supplies activities' ``durableClient`` bindings and the event loop
+        their async code runs on (see functions.ActivityHost).
         """
         if activity_workers < 1:
             raise ValueError("activity_workers must be at least 1")
@@ -112,6 +116,7 @@ class DurableEngine:
         self._start_policy = start_policy
         self.limits = limits if limits is not None else Limits()
         self._polling = queue_polling
+        self._activity_host = activity_host
         #: Called as step_hook(kind, instance_id) at every checkpoint (tests may set it).
         self.step_hook = step_hook
         self._lock = threading.RLock()
@@ -446,8 +451,10 @@ class DurableEngine:
     def _start_child(
         self, parent: InstanceState, child: SubOrchestrationWorkItem, now: datetime
     ) -> None:
-        """Create a sub-orchestration (caller holds the lock); a running one of the same id
-        fails the parent's task instead, as DTFx refuses the duplicate."""
+        """Create a sub-orchestration (caller holds the lock). A running one of the same id
+        fails the parent's task instead, so that a test notices; the real backends document
+        no such answer (creation over a running instance "may fail silently"), and the app
+        never relies on one: it starts a job's run through the client (start-or-find)."""
         existing = self._instances.get(child.instance_id)
         if existing is not None and not existing.status.is_terminal:
             parent.inbox.append(
@@ -586,7 +593,7 @@ class DurableEngine:
         outcome = (
             missing_activity_outcome(item.name)
             if function is None
-            else invoke_activity(function, item.input)
+            else invoke_activity(function, item.input, self._activity_host)
         )
         if outcome.succeeded:
             try:

@@ -15,9 +15,9 @@ import json
 import threading
 import traceback
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from azure.functions import meta
 from azure.functions.durable_functions import ActivityTriggerConverter
@@ -26,6 +26,7 @@ from .errors import UnknownFunctionError
 
 ORCHESTRATION_TRIGGER = "orchestrationTrigger"
 ACTIVITY_TRIGGER = "activityTrigger"
+DURABLE_CLIENT = "durableClient"
 
 _CACHE_LOCK = threading.Lock()
 _CACHE: weakref.WeakKeyDictionary[Any, list[Any]] = weakref.WeakKeyDictionary()
@@ -59,6 +60,35 @@ def _index(app: Any) -> list[Any]:
 
 
 @dataclass(frozen=True)
+class ClientBinding:
+    """A ``durableClient`` input binding of a function: parameter name, task hub, connection."""
+
+    name: str
+    task_hub: str | None = None
+    connection_name: str | None = None
+
+
+class ActivityHost(Protocol):
+    """What the Functions host and the Python worker give an activity besides its input.
+
+    An activity may declare input bindings next to its trigger, a ``durableClient`` among them
+    (learn.microsoft.com/azure/azure-functions/durable/durable-functions-bindings, activity
+    trigger, "Using input and output bindings"; durable-functions-types-features-overview,
+    "Client functions": any non-orchestrator function can be a client function). The binding's
+    value is the JSON string the extension builds for every client function, and async code
+    runs on the worker's one event loop.
+    """
+
+    def client_binding(self, task_hub: str | None, connection_name: str | None) -> str:
+        """The value of a ``durableClient`` binding (the extension's JSON string)."""
+        ...
+
+    def run_coroutine(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
+        """Run ``coroutine`` on the worker's event loop and return its result."""
+        ...
+
+
+@dataclass(frozen=True)
 class RegisteredFunction:
     """One function of the app, as the worker sees it after indexing."""
 
@@ -68,6 +98,8 @@ class RegisteredFunction:
     binding_name: str
     #: For orchestrators this is the SDK's ``handle``; for activities the user's code.
     user_function: Callable[..., Any]
+    #: The function's ``durableClient`` input bindings.
+    clients: tuple[ClientBinding, ...] = ()
 
     @property
     def is_async(self) -> bool:
@@ -90,6 +122,7 @@ class FunctionRegistry:
                 trigger_type=trigger.type,
                 binding_name=trigger.name,
                 user_function=function.get_user_function(),
+                clients=_client_bindings(function),
             )
             self._by_trigger.setdefault(entry.trigger_type, {})[entry.name] = entry
 
@@ -120,6 +153,15 @@ class FunctionRegistry:
     def names(self, trigger_type: str) -> list[str]:
         """Registered function names for one trigger type."""
         return sorted(self._by_trigger.get(trigger_type, {}))
+
+
+def _client_bindings(function: Any) -> tuple[ClientBinding, ...]:
+    raw = [json.loads(text) for text in function.get_raw_bindings()]
+    return tuple(
+        ClientBinding(b["name"], b.get("taskHub"), b.get("connectionName"))
+        for b in raw
+        if b.get("type") == DURABLE_CLIENT
+    )
 
 
 @dataclass(frozen=True)
@@ -200,20 +242,36 @@ def missing_activity_outcome(activity_name: str) -> ActivityOutcome:
     )
 
 
-def invoke_activity(function: RegisteredFunction, input_json: str | None) -> ActivityOutcome:
+def invoke_activity(
+    function: RegisteredFunction, input_json: str | None, host: ActivityHost | None = None
+) -> ActivityOutcome:
     """Run one activity like the worker: decode input, call, encode the return value.
 
     Input arrives as JSON text (TaskScheduled.Input) and goes through
     ActivityTriggerConverter.decode with a ``json`` Datum; the return value goes through
-    ActivityTriggerConverter.encode. Async functions run on a private event loop.
+    ActivityTriggerConverter.encode. ``host`` supplies each ``durableClient`` binding and the
+    loop async functions run on (without one, a private loop, and no client binding: an
+    activity that declares one fails, naming it).
     """
     try:
         argument = ActivityTriggerConverter.decode(
             meta.Datum(value=input_json, type="json"), trigger_metadata=None
         )
-        value = function.user_function(**{function.binding_name: argument})
+        arguments: dict[str, Any] = {function.binding_name: argument}
+        for client in function.clients:
+            if host is None:
+                raise RuntimeError(
+                    f"activity '{function.name}' has a durableClient binding "
+                    f"'{client.name}', and this engine has no ActivityHost to supply it"
+                )
+            arguments[client.name] = host.client_binding(client.task_hub, client.connection_name)
+        value = function.user_function(**arguments)
         if inspect.isawaitable(value):
-            value = asyncio.run(_await(value))
+            value = (
+                host.run_coroutine(_await(value))
+                if host is not None
+                else asyncio.run(_await(value))
+            )
         encoded = ActivityTriggerConverter.encode(value, expected_type=None)
         return ActivityOutcome(succeeded=True, result=encoded.value)
     except Exception as exc:

@@ -16,6 +16,7 @@ from typing import Any
 from devtools.durable import DurableEngine, JsonFileStore, QueuePolling, RealClock
 from devtools.durable.limits import start_policy, timespan_seconds
 
+from .activity_host import HostActivities
 from .client_binding import DurableEndpoints
 from .durable_api import DurableApi
 from .event_grid import EventGridEndpoint
@@ -107,14 +108,6 @@ class Host:
         self.index: FunctionIndex = index_app(self.app)
         state_dir = options.resolved_state_dir
         self._stats_path = state_dir / STATS_FILE
-        self.engine = DurableEngine(
-            self.app,
-            store=JsonFileStore(state_dir / "instances", journal=options.store_journal),
-            clock=RealClock(),
-            activity_workers=options.activity_workers,
-            start_policy=policy,
-            queue_polling=polling,
-        )
         self.invoker = FunctionInvoker(str(app_dir))
         self.server = HostHTTPServer(options.port, _unwired_router())
         self.endpoints = DurableEndpoints(
@@ -122,6 +115,16 @@ class Host:
             hub_name=config.hub_name,
             # Like the extension's system key; local keys are not checked (as in func start).
             system_key=secrets.token_urlsafe(32),
+        )
+        self.engine = DurableEngine(
+            self.app,
+            store=JsonFileStore(state_dir / "instances", journal=options.store_journal),
+            clock=RealClock(),
+            activity_workers=options.activity_workers,
+            start_policy=policy,
+            queue_polling=polling,
+            # Activities get their durableClient bindings and loop as the other functions do.
+            activity_host=HostActivities(self.endpoints, self.invoker),
         )
         self.timers = TimerRunner(self.index, self.invoker, self.endpoints)
         self.server.router = Router(

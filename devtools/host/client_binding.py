@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import quote
+
+if TYPE_CHECKING:
+    from .metadata import FunctionInfo
 
 #: What the extension puts where the instance id goes in the binding's managementUrls.
 INSTANCE_ID_PLACEHOLDER = "INSTANCEID"
@@ -114,3 +118,13 @@ def client_binding_json(
         "rpcBaseUrl": endpoints.rpc_base,
     }
     return json.dumps(payload)
+
+
+def client_arguments(endpoints: DurableEndpoints, function: FunctionInfo) -> dict[str, str]:
+    """The value of each ``durableClient`` binding of ``function``, by parameter name."""
+    return {
+        client.name: client_binding_json(
+            endpoints, client.raw.get("taskHub"), client.raw.get("connectionName")
+        )
+        for client in function.durable_clients
+    }

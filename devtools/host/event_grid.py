@@ -25,7 +25,7 @@ from typing import Any
 from azure.functions import meta
 from azure.functions.eventgrid import EventGridEventInConverter
 
-from .client_binding import DurableEndpoints, client_binding_json
+from .client_binding import DurableEndpoints, client_arguments
 from .invoker import FunctionInvoker
 from .messages import Request, Response, json_response, text_response
 from .metadata import EVENT_GRID_TRIGGER, FunctionIndex, FunctionInfo
@@ -84,10 +84,7 @@ class EventGridEndpoint:
                 meta.Datum(type="json", value=json.dumps(event)), trigger_metadata=None
             )
             arguments: dict[str, Any] = {function.trigger.name: value}
-            for client in function.durable_clients:
-                arguments[client.name] = client_binding_json(
-                    self._endpoints, client.raw.get("taskHub"), client.raw.get("connectionName")
-                )
+            arguments.update(client_arguments(self._endpoints, function))
             self._invoker.invoke(function, arguments)
         except Exception:
             log.exception("function %s failed", function.name)

@@ -17,7 +17,7 @@ import azure.functions as func
 from azure.functions import meta
 from azure.functions.http import HttpRequestConverter, HttpResponseConverter
 
-from .client_binding import DurableEndpoints, client_binding_json
+from .client_binding import DurableEndpoints, client_arguments
 from .invoker import FunctionInvoker
 from .messages import Request, Response, problem_response, text_response
 from .metadata import HTTP_TRIGGER, FunctionIndex, FunctionInfo
@@ -105,10 +105,7 @@ class HttpFunctions:
     def _invoke(self, function: FunctionInfo, request: Request, params: dict[str, str]) -> Response:
         http_request = to_http_request(request, params)
         arguments: dict[str, Any] = {function.trigger.name: http_request}
-        for client in function.durable_clients:
-            arguments[client.name] = client_binding_json(
-                self._endpoints, client.raw.get("taskHub"), client.raw.get("connectionName")
-            )
+        arguments.update(client_arguments(self._endpoints, function))
         try:
             result = self._invoker.invoke(function, arguments)
         except Exception:

@@ -29,7 +29,7 @@ from typing import Any
 from azure.functions import meta
 from azure.functions.timer import TimerRequestConverter
 
-from .client_binding import DurableEndpoints, client_binding_json
+from .client_binding import DurableEndpoints, client_arguments
 from .invoker import FunctionInvoker
 from .messages import Request, Response, text_response
 from .metadata import TIMER_TRIGGER, FunctionIndex, FunctionInfo
@@ -194,10 +194,7 @@ class TimerRunner:
             arguments[function.trigger.name] = TimerRequestConverter.decode(
                 meta.Datum(type="json", value=json.dumps(body)), trigger_metadata=None
             )
-        for client in function.durable_clients:
-            arguments[client.name] = client_binding_json(
-                self._endpoints, client.raw.get("taskHub"), client.raw.get("connectionName")
-            )
+        arguments.update(client_arguments(self._endpoints, function))
         try:
             self._invoker.invoke(function, arguments)
             log.info("timer %s ran", function.name)

@@ -5,6 +5,8 @@ The harness itself is ``devtools.virtual_run.Harness`` (shared with the benchmar
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from devtools.simulator import SimulatorServer
@@ -14,7 +16,11 @@ __all__ = ["ORCHESTRATION", "Harness", "Run", "harness"]
 
 
 @pytest.fixture
-def harness(simulator: SimulatorServer, sim_token: str, monkeypatch: pytest.MonkeyPatch) -> Harness:
+def harness(
+    simulator: SimulatorServer, sim_token: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Harness]:
     """A Harness over the ``simulator`` fixture, with loopback endpoints allowed."""
     monkeypatch.setenv("QUANTUM_ALLOW_LOOPBACK", "true")
-    return Harness(simulator, sim_token)
+    harness = Harness(simulator, sim_token)
+    yield harness
+    harness.close()
