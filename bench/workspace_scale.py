@@ -43,11 +43,11 @@ from devtools.simulator import (
     SimulatorServer,
 )
 from devtools.virtual_run import Harness
-from orchestrators.bulk_pages import MAX_OPEN_PAGES
 from orchestrators.bulk_run import batch_size
-from orchestrators.cancel_jobs import TICKS_PER_GENERATION
-from workflow.bulk_inputs import bulk_instance_id, checked_bulk_input
-from workflow.inputs import instance_id_for
+from orchestrators.cancel_jobs import BATCHES_PER_GENERATION
+from workflow.bulk_inputs import checked_bulk_input
+from workflow.bulk_state import MAX_OPEN_PAGES
+from workflow.instance_ids import bulk_instance_id, instance_id_for
 
 from .environment import BENCH_TOKEN
 
@@ -110,7 +110,7 @@ def history_bound(rate: int) -> int:
     tick a timer (2 events), the batch (2 a request) and the page records (2 a page, at most
     MAX_OPEN_PAGES + 1), plus the start and end of each episode (2 a tick and 2 a record)."""
     per_tick = 2 + 2 * rate + 2 + 2 * (MAX_OPEN_PAGES + 1) + 2
-    return 10 + TICKS_PER_GENERATION * per_tick
+    return 10 + BATCHES_PER_GENERATION * per_tick
 
 
 # -- scale ----------------------------------------------------------------------------------

@@ -79,11 +79,12 @@ class Progress(TypedDict):
 
 
 class FailedRun(TypedDict):
-    """The input of the last generation of a failed run: the error and nothing secret."""
+    """The input of the last generation of a failed run (one job's or a workspace's): the
+    error and nothing secret."""
 
-    jobId: str
     failure: str
-    progress: Progress | None
+    progress: object
+    jobId: NotRequired[str]
 
 
 class JobCall(JobCoordinates):
