@@ -15,14 +15,19 @@ from typing import Any
 import pytest
 
 from appsettings import load_settings
+from dataplane.versions import CancelRequest
 from devtools.durable.errors import SimulatedCrash
 from devtools.simulator import SimulatorServer
+from orchestrators import bulk_pages, cancel_jobs
+from orchestrators.pacing import Pacer
 from tests.support.bulk_checks import assert_confirmed_by_reads, assert_no_delete, assert_rate_cap
 from tests.support.evidence import cancels_sent_again
 from tests.support.orchestration import Harness, Run
+from tests.support.telemetry import Capture, moved, telemetry_capture
 from workflow.bulk_inputs import checked_bulk_input
 from workflow.inputs import InvalidInput
 from workflow.instance_ids import bulk_instance_id
+from workflow.shapes import JobResult
 
 TARGET = "ionq.simulator"
 # Reaches Cancelled a minute after its cancel, as the benchmark's jobs do (by time: a listing
@@ -469,3 +474,91 @@ def test_a_status_the_api_version_does_not_list_is_refused_naming_the_valid_ones
         {**base, "apiVersion": "2024-10-01-preview", "filter": {}}, load_settings()
     )
     assert default["selector"]["filter"]["status"] == ["Waiting", "Executing"]
+
+
+# -- planted defects: each check above fails when the defect it guards against is planted ----
+def test_plant_confirmation_skipped_fails_the_confirming_reads_check(
+    bulk: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The defect: an accepted cancel is reported cancelled at once, with no confirming read.
+    # The outcomes still look right; the check the main, crash and end-to-end tests share
+    # (every job read after the simulator says it ended) is what catches it.
+    real = bulk_pages.cancel_answered
+
+    def confirmation_skipped(page: Any, job_id: str, answer: Any, now: Any, options: Any) -> Any:
+        wait = real(page, job_id, answer, now, options)
+        if answer["ok"]:
+            page.pending.pop(job_id, None)
+            page.results[job_id] = JobResult(
+                jobId=job_id, outcome="cancelled", finalStatus="Cancelled", cancellationTime=None
+            )
+        return wait
+
+    monkeypatch.setattr(bulk_pages, "cancel_answered", confirmation_skipped)
+    sim = bulk.simulator
+    running = seed(sim, 150)
+    run = run_bulk(bulk, {"filter": {"target": [TARGET]}, "maxJobs": 150})
+    assert run.outputs["outcomes"]["cancelled"] == 150  # the outputs alone do not show it
+    with pytest.raises(AssertionError, match="never read after they ended"):
+        assert_confirmed_by_reads(run.calls(), sim, running)
+
+
+def test_plant_no_pacing_fails_the_rate_cap_check(
+    bulk: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The defect: the rate cap is gone (a sent batch no longer holds the next one back a
+    # second), so the batches that are due together land in the same second.
+    monkeypatch.setattr(Pacer, "sent", lambda _self, _context: None)
+    seed(bulk.simulator, 60)
+    run = run_bulk(
+        bulk, {"filter": {"target": [TARGET]}, "options": {**FAST, "maxRequestsPerSecond": 2}}
+    )
+    assert run.outputs["outcomes"]["cancelled"] == 60
+    with pytest.raises(AssertionError, match="requests in one second"):
+        assert_rate_cap(run.calls(), 2)
+
+
+def test_plant_delete_for_a_new_api_version_fails_the_no_delete_check(
+    bulk: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The defect: the client cancels with DELETE whatever the api-version (Jobs_Delete there).
+    monkeypatch.setattr(
+        "dataplane.client.cancel_request", lambda _version: CancelRequest("DELETE", "")
+    )
+    jobs = seed(bulk.simulator, 3)
+    run = run_bulk(bulk, {"jobIds": jobs, "apiVersion": NEW_API})
+    assert run.status.runtime_status.value == "Completed"
+    with pytest.raises(AssertionError, match="DELETE"):
+        assert_no_delete(run.calls(), bulk.simulator, jobs)
+
+
+def bulk_outcomes_counted(capture: Capture, before: Any) -> dict[str, float]:
+    """The cancellations metric's moves for trigger "bulk", by outcome."""
+    moved_by = moved(before, capture.totals("cancel_running_job.cancellations"))
+    return {
+        dict(key)["outcome"]: value for key, value in moved_by.items() if ("trigger", "bulk") in key
+    }
+
+
+def test_each_job_of_a_bulk_run_is_counted_in_the_cancellations_metric(bulk: Harness) -> None:
+    capture = telemetry_capture()
+    before = capture.totals("cancel_running_job.cancellations")
+    sim = bulk.simulator
+    jobs = seed(sim, 4)
+    [done] = seed(sim, 1, lifecycle="already-failed")
+    run = run_bulk(bulk, {"jobIds": [*jobs, done]})
+    assert run.outputs["outcomes"]["cancelled"] == 4
+    assert bulk_outcomes_counted(capture, before) == {"cancelled": 4, "alreadyTerminal": 1}
+
+
+def test_plant_no_bulk_metric_fails_the_metric_check(
+    bulk: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cancel_jobs, "record_outcome", lambda *_args: None)
+    capture = telemetry_capture()
+    before = capture.totals("cancel_running_job.cancellations")
+    jobs = seed(bulk.simulator, 4)
+    run = run_bulk(bulk, {"jobIds": jobs})
+    assert run.outputs["outcomes"]["cancelled"] == 4
+    with pytest.raises(AssertionError):
+        assert bulk_outcomes_counted(capture, before) == {"cancelled": 4}
