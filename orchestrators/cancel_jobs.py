@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Generator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -59,6 +60,18 @@ BATCHES_PER_GENERATION = 4
 Steps = Generator[Any, Any, Any]
 
 
+@dataclass
+class BulkRun:
+    """What every phase works with: the orchestration, its request, where its calls go, the
+    run's one pacer, and its state."""
+
+    context: df.DurableOrchestrationContext
+    request: CancelJobsInput
+    call: WorkspaceCall
+    pacer: Pacer
+    state: RunState
+
+
 @bp.orchestration_trigger(context_name="context")
 def cancel_jobs(context: df.DurableOrchestrationContext) -> Steps:
     """Cancel every job the selector names, and report what happened."""
@@ -66,22 +79,21 @@ def cancel_jobs(context: df.DurableOrchestrationContext) -> Steps:
     if "failure" in request:
         end_failed(context, request)  # type: ignore[arg-type]
     resume = request.get("resume")
-    state = (
-        RunState.from_json(resume) if resume else fresh_state(request, context.current_utc_datetime)
-    )
+    now = context.current_utc_datetime
+    state = RunState.from_json(resume) if resume else fresh_state(request, now)
     call = workspace_call(request, context.instance_id)
-    pacer = Pacer.resume(batch_size(request), state.nextAt)
+    run = BulkRun(context, request, call, Pacer.resume(batch_size(request), state.nextAt), state)
     try:
         if _closes_session(request) and not state.sessionClosed:
-            yield from close_session(context, request, call, pacer, state)
+            yield from close_session(run)
         for _ in range(BATCHES_PER_GENERATION):
             if not state.count.done and not too_many(state, request):
-                yield from count_selection(context, request, call, pacer, state)
+                yield from count_selection(run)
             elif too_many(state, request) or finished(state):
-                return report(context, request, state)
+                return report(run)
             else:
-                yield from cancel_and_confirm(context, request, call, pacer, state)
-        state.nextAt = pacer.handover()
+                yield from cancel_and_confirm(run)
+        state.nextAt = run.pacer.handover()
         context.continue_as_new({**request, "resume": state.to_json()})
         return None
     except Exception as error:
@@ -101,53 +113,35 @@ def cancel_jobs_page(context: df.DurableOrchestrationContext) -> dict[str, Any]:
 
 
 # -- the phases -----------------------------------------------------------------------------
-def close_session(
-    context: df.DurableOrchestrationContext,
-    request: CancelJobsInput,
-    call: WorkspaceCall,
-    pacer: Pacer,
-    state: RunState,
-) -> Steps:
+def close_session(run: BulkRun) -> Steps:
     """Sessions_Close, retried as any single call; a permanent failure stops the run."""
-    _progress(context, request, state)
+    context, state = run.context, run.state
+    _progress(run)
     counter = CallCounter(state.totals.requests)
-    yield from pacer.wait(context)
-    payload = {**call, "sessionId": request["selector"]["sessionId"]}
+    yield from run.pacer.wait(context)
+    payload = {**run.call, "sessionId": run.request["selector"]["sessionId"]}
     yield from call_service(context, "close_session", payload, counter)
-    pacer.sent(context)
+    run.pacer.sent(context)
     state.sessionClosed = True
     state.totals.requests = counter.calls
 
 
-def count_selection(
-    context: df.DurableOrchestrationContext,
-    request: CancelJobsInput,
-    call: WorkspaceCall,
-    pacer: Pacer,
-    state: RunState,
-) -> Steps:
+def count_selection(run: BulkRun) -> Steps:
     """One batch of counting: listing windows of the selection, side by side."""
-    yield from _batch(context, request, call, pacer, state, context.current_utc_datetime)
+    yield from _batch(run, run.context.current_utc_datetime)
 
 
-def cancel_and_confirm(
-    context: df.DurableOrchestrationContext,
-    request: CancelJobsInput,
-    call: WorkspaceCall,
-    pacer: Pacer,
-    state: RunState,
-) -> Steps:
+def cancel_and_confirm(run: BulkRun) -> Steps:
     """One batch of the pipeline, once its first request is due: confirming reads, the next
     page's listing, cancels."""
-    wake = next_wake(state, request, context.current_utc_datetime)
+    wake = next_wake(run.state, run.request, run.context.current_utc_datetime)
     if wake is not None:
-        yield from _batch(context, request, call, pacer, state, wake)
+        yield from _batch(run, wake)
 
 
-def report(
-    context: df.DurableOrchestrationContext, request: CancelJobsInput, state: RunState
-) -> dict[str, Any]:
+def report(run: BulkRun) -> dict[str, Any]:
     """The run's outputs: totals, and at most MAX_LISTED_JOBS jobs (the rest are paged)."""
+    context, request, state = run.context, run.request, run.state
     state.phase = "done"
     refused = too_many(state, request)
     selector = request["selector"]
@@ -174,7 +168,7 @@ def report(
     if refused:
         output["outcome"] = "tooManyJobs"
         output["maxJobs"] = request["maxJobs"]
-    _progress(context, request, state)
+    _progress(run)
     if not context.is_replaying:
         log.info(
             "cancel_jobs %s: %s",
@@ -185,18 +179,12 @@ def report(
 
 
 # -- one paced batch ------------------------------------------------------------------------
-def _batch(
-    context: df.DurableOrchestrationContext,
-    request: CancelJobsInput,
-    call: WorkspaceCall,
-    pacer: Pacer,
-    state: RunState,
-    wake: datetime,
-) -> Steps:
+def _batch(run: BulkRun, wake: datetime) -> Steps:
+    context, pacer, state = run.context, run.pacer, run.state
     pacer.hold_until(wake)
     yield from pacer.wait(context)
-    planned = take_batch(state, request, call, context.current_utc_datetime)
-    _progress(context, request, state)
+    planned = take_batch(state, run.request, run.call, context.current_utc_datetime)
+    _progress(run)
     answers: list[dict[str, Any]] = []
     if planned:
         answers = yield context.task_all(
@@ -204,27 +192,31 @@ def _batch(
         )
     pacer.sent(context)
     now = context.current_utc_datetime
-    applied = apply_batch(state, request, planned, answers, now)
+    applied = apply_batch(state, run.request, planned, answers, now)
     if applied.pause_seconds:
         pacer.hold_until(now + timedelta(seconds=applied.pause_seconds))
-    _progress(context, request, state)
-    yield from _record_pages(context, applied)
+    _progress(run)
+    yield from _record_pages(run, applied)
 
 
-def _record_pages(context: df.DurableOrchestrationContext, applied: Applied) -> Steps:
-    closed = applied.closed
+def _record_pages(run: BulkRun, applied: Applied) -> Steps:
+    """Keep each closed page's results in a ``cancel_jobs_page`` instance, while the pacer's
+    gap before the next batch runs (so the records cost the run no time of their own)."""
+    context, closed = run.context, applied.closed
     if not closed:
         return
-    yield context.task_all(
-        [
-            context.call_sub_orchestrator(
-                "cancel_jobs_page",
-                {"page": number, "results": results},
-                page_instance_id(context.instance_id, number),
-            )
-            for number, results in closed
-        ]
-    )
+    tasks = [
+        context.call_sub_orchestrator(
+            "cancel_jobs_page",
+            {"page": number, "results": results},
+            page_instance_id(context.instance_id, number),
+        )
+        for number, results in closed
+    ]
+    gap_ends = run.pacer.next_at
+    if gap_ends is not None and gap_ends > context.current_utc_datetime:
+        tasks.append(context.create_timer(gap_ends))
+    yield context.task_all(tasks)
     if not context.is_replaying:
         for _, results in closed:
             for result in results:
@@ -249,10 +241,9 @@ def _matched(state: RunState, request: CancelJobsInput) -> int:
     return state.totals.selected
 
 
-def _progress(
-    context: df.DurableOrchestrationContext, request: CancelJobsInput, state: RunState
-) -> None:
+def _progress(run: BulkRun) -> None:
     """The custom status: counts only, true at every moment."""
+    request, state = run.request, run.state
     totals = state.totals
     outcomes = totals.outcomes
     confirmed = sum(outcomes[o] for o in bulk_pages.CONFIRMED) + sum(
@@ -264,7 +255,7 @@ def _progress(
     settled = totals.reported + sum(len(page.results) for page in state.open)
     matched = _matched(state, request)
     done = state.phase == "done"
-    context.set_custom_status(
+    run.context.set_custom_status(
         {
             "phase": phase(state, request),
             "matched": matched,
