@@ -409,10 +409,12 @@ def _listed(
     listing.page += 1
     # A page asks for top=100 at skip=100k: a short page is the last one.
     listing.done = len(jobs) < PAGE_SIZE
+    if not jobs:
+        return None
+    # A page with no selected job is still opened (and recorded, empty): the results route
+    # reads the pages in order and stops at the first one missing.
     statuses = selected_statuses(request) or []
     chosen = [job for job in jobs if job["status"] in statuses]
-    if not chosen:
-        return None
     page = bulk_pages.open_page(
         number,
         chosen,

@@ -26,7 +26,7 @@ from tests.support.orchestration import Harness, Run
 from tests.support.telemetry import Capture, moved, telemetry_capture
 from workflow.bulk_inputs import checked_bulk_input
 from workflow.inputs import InvalidInput
-from workflow.instance_ids import bulk_instance_id
+from workflow.instance_ids import bulk_instance_id, page_instance_id
 from workflow.shapes import JobResult
 
 TARGET = "ionq.simulator"
@@ -255,6 +255,21 @@ def test_many_named_jobs_learn_their_statuses_from_the_listing(bulk: Harness) ->
     requests = len(run.calls())
     assert requests <= 1.1 * 250, Counter(e["operation"] for e in run.calls())
     assert_rate_cap(run.calls(), 20)
+
+
+def test_a_window_without_selected_jobs_is_still_recorded_for_the_results_route(
+    bulk: Harness,
+) -> None:
+    # The listing leaves the status out: its first window holds 100 executing jobs, none of
+    # them selected. Its empty page is recorded anyway, so the results route, which reads the
+    # pages in order, reaches the waiting jobs of the next one.
+    sim = bulk.simulator
+    seed(sim, 100)
+    waiting = seed(sim, 5, lifecycle={"before": [["Waiting", {}]], "after": [["Cancelled", {}]]})
+    run = run_bulk(bulk, {"filter": {"target": [TARGET], "status": ["Waiting"]}})
+    assert run.outputs["outcomes"]["cancelled"] == 5 and set(cancels(run)) == set(waiting)
+    pages = [run.engine.get_status(page_instance_id(run.instance_id, n)) for n in range(2)]
+    assert [len(p.output["results"]) for p in pages if p is not None] == [0, 5]
 
 
 def test_a_session_is_closed_then_its_jobs_cancelled(bulk: Harness) -> None:
