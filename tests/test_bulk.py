@@ -450,6 +450,12 @@ def test_a_count_the_service_refuses_fails_the_run_and_cancels_nothing(bulk: Har
     assert [c["status"] for c in run.calls()] == [503, 403]  # the 503 retried once, then 403
     assert run.calls("Jobs_Cancel") == []
     assert bulk.token not in str(status.output)
+    # It ends as a failed single run does: the error is the message alone, not the
+    # execution's actions (activity inputs and their sealed token), and the last progress.
+    error = str(status.output)
+    assert "sealedToken" not in error and "list_jobs_page" not in error, error
+    assert len(error) < 600, error
+    assert status.custom_status["phase"] == "listing"
 
 
 def test_a_dry_run_of_named_jobs_reads_their_statuses_and_changes_nothing(bulk: Harness) -> None:
