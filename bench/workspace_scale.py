@@ -16,7 +16,7 @@ Every job here reaches Cancelled 60 s after its cancel (``CancellationRequested`
   and a loop of the real ``azure-quantum`` SDK as a user script would write it (``list_jobs``,
   then per job ``cancel_job`` and ``wait_until_completed``, one job after the other), its
   sleeps turned into clock advances (``devtools.official_sdk.virtual_waits``). No round trip is
-  modelled here: a cancellation's 60 s dominates, and the app's requests of one tick go out
+  modelled here: a cancellation's 60 s dominates, and the app's requests of one batch go out
   together.
 """
 
@@ -112,10 +112,10 @@ def busiest_second(entries: list[dict[str, Any]], key: str) -> int:
 
 def history_bound(rate: int) -> int:
     """The longest history one execution of ``cancel_jobs`` can have, from its constants: per
-    tick a timer (2 events), the batch (2 a request) and the page records (2 a page, at most
-    MAX_OPEN_PAGES + 1), plus the start and end of each episode (2 a tick and 2 a record)."""
-    per_tick = 2 + 2 * rate + 2 + 2 * (MAX_OPEN_PAGES + 1) + 2
-    return 10 + BATCHES_PER_GENERATION * per_tick
+    batch a timer (2 events), the batch (2 a request) and the page records (2 a page, at most
+    MAX_OPEN_PAGES + 1), plus the start and end of each episode (2 a batch and 2 a record)."""
+    per_batch = 2 + 2 * rate + 2 + 2 * (MAX_OPEN_PAGES + 1) + 2
+    return 10 + BATCHES_PER_GENERATION * per_batch
 
 
 # -- scale ----------------------------------------------------------------------------------

@@ -232,8 +232,8 @@ def _listed_in_poll(page: OpenPage, read: Read, answer: dict[str, Any]) -> None:
 
 
 def end_poll(page: OpenPage, now: datetime, options: BulkOptions) -> None:
-    """After a tick's confirming reads of the page: when the poll's last read is in (every
-    read taken in a tick is answered in it), time the next poll."""
+    """After a batch's confirming reads of the page: when the poll's last read is in (every
+    read taken in a batch is answered in it), time the next poll."""
     if any(read.kind != "learn" for read in page.toRead):
         return
     if any(job in page.pending for job in page.unseen):
