@@ -182,9 +182,21 @@ def test_more_jobs_than_max_jobs_cancels_nothing_and_reports_the_exact_count(
     assert final["phase"] == "done" and final["matched"] == 40 and final["pending"] == 0
 
 
+TWO_MINUTE_CANCEL = {
+    "before": [["Executing", {}]],
+    "after": [
+        ["CancellationRequested", {"seconds": 1}],
+        ["Cancelling", {"seconds": 119}],
+        ["Cancelled", {}],
+    ],
+}
+
+
 def test_progress_is_true_at_several_moments_of_a_run(bulk: Harness) -> None:
     sim = bulk.simulator
-    seed(sim, 150)
+    for _ in range(75):  # every page holds jobs that end a minute apart
+        seed(sim, 1)
+        seed(sim, 1, lifecycle=TWO_MINUTE_CANCEL)
     run, seen = progress_over_time(bulk, {"filter": {"target": [TARGET]}, "maxJobs": 150})
     assert run.outputs["outcomes"]["cancelled"] == 150
     rank = ["listing", "cancelling", "confirming", "done"]
@@ -194,7 +206,8 @@ def test_progress_is_true_at_several_moments_of_a_run(bulk: Harness) -> None:
     # what was requested; pending + confirmed + failed is the matched count once counted.
     confirmed = [p["confirmed"] for p in seen]
     assert confirmed == sorted(confirmed) and confirmed[-1] == 150
-    assert any(0 < c < 150 for c in confirmed), confirmed
+    # Not only when a whole page (100, then 50 jobs) is final: after each read.
+    assert set(confirmed) - {0, 50, 100, 150}, sorted(set(confirmed))
     for p in seen:
         assert p["confirmed"] <= p["cancelRequested"] <= 150
         if p["phase"] in ("cancelling", "confirming"):
