@@ -4,7 +4,8 @@ Every job here reaches Cancelled 60 s after its cancel (``CancellationRequested`
 ``Cancelling``), as an operator's jobs on a hardware target might.
 
 * **Scale** (real time): N jobs in a simulator with a real clock, one POST /api/cancel-jobs to
-  a ``devtools.host`` subprocess with the default options (rate cap 20 requests a second).
+  a ``devtools.host`` subprocess with the default options (rate cap 20 requests a second),
+  once with a filter and once naming the N jobs by id (``jobIds``).
   Every figure comes from a record made outside the app: requests and the busiest one-second
   window from the simulator's request log, the run time from the status documents, the peak
   RSS from the host's /proc, the longest history from the engine's counters that the host
@@ -15,7 +16,7 @@ Every job here reaches Cancelled 60 s after its cancel (``CancellationRequested`
   and a loop of the real ``azure-quantum`` SDK as a user script would write it (``list_jobs``,
   then per job ``cancel_job`` and ``wait_until_completed``, one job after the other), its
   sleeps turned into clock advances (``devtools.official_sdk.virtual_waits``). No round trip is
-  modelled here: a cancellation's 60 s dominates, and the app's requests of one tick go out
+  modelled here: a cancellation's 60 s dominates, and the app's requests of one batch go out
   together.
 """
 
@@ -27,8 +28,10 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_plus
 
 import requests
 
@@ -43,11 +46,11 @@ from devtools.simulator import (
     SimulatorServer,
 )
 from devtools.virtual_run import Harness
-from orchestrators.bulk_pages import MAX_OPEN_PAGES
 from orchestrators.bulk_run import batch_size
-from orchestrators.cancel_jobs import TICKS_PER_GENERATION
-from workflow.bulk_inputs import bulk_instance_id, checked_bulk_input
-from workflow.inputs import instance_id_for
+from orchestrators.cancel_jobs import BATCHES_PER_GENERATION
+from workflow.bulk_inputs import checked_bulk_input
+from workflow.bulk_state import MAX_OPEN_PAGES
+from workflow.instance_ids import bulk_instance_id, instance_id_for
 
 from .environment import BENCH_TOKEN
 
@@ -66,8 +69,10 @@ LIFECYCLE = {
     ],
 }
 #: The issue's targets: requests per job, and run time against requests / rate + 60 s.
-MAX_REQUESTS_PER_JOB = 1.2
-RUN_TIME_FACTOR = 1.25
+MAX_REQUESTS_PER_JOB = 1.1
+RUN_TIME_FACTOR = 1.1
+#: Requests further apart than this (on the log's clock) belong to different batches.
+BATCH_GAP_SECONDS = 0.5
 MAX_PEAK_RSS_MIB = 256
 STATUS_POLL_SECONDS = 1.0
 
@@ -107,10 +112,10 @@ def busiest_second(entries: list[dict[str, Any]], key: str) -> int:
 
 def history_bound(rate: int) -> int:
     """The longest history one execution of ``cancel_jobs`` can have, from its constants: per
-    tick a timer (2 events), the batch (2 a request) and the page records (2 a page, at most
-    MAX_OPEN_PAGES + 1), plus the start and end of each episode (2 a tick and 2 a record)."""
-    per_tick = 2 + 2 * rate + 2 + 2 * (MAX_OPEN_PAGES + 1) + 2
-    return 10 + TICKS_PER_GENERATION * per_tick
+    batch a timer (2 events), the batch (2 a request) and the page records (2 a page, at most
+    MAX_OPEN_PAGES + 1), plus the start and end of each episode (2 a batch and 2 a record)."""
+    per_batch = 2 + 2 * rate + 2 + 2 * (MAX_OPEN_PAGES + 1) + 2
+    return 10 + BATCHES_PER_GENERATION * per_batch
 
 
 # -- scale ----------------------------------------------------------------------------------
@@ -120,6 +125,7 @@ class ScaleRow:
 
     jobs: int
     queue_polling: bool
+    named: bool = False
     rate: int = 0
     requests: int = 0
     by_operation: dict[str, int] = field(default_factory=dict)
@@ -134,13 +140,22 @@ class ScaleRow:
     results_served: int = 0
     result_outcomes: dict[str, int] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
+    #: Where the run time went, from the simulator's log (see ``phases``).
+    phases: dict[str, float] = field(default_factory=dict)
+    batches: int = 0
     error: str = ""
 
 
 def run_scale(
-    simulator: SimulatorServer, jobs_count: int, *, queue_polling: bool, budget_factor: float = 1.0
+    simulator: SimulatorServer,
+    jobs_count: int,
+    *,
+    queue_polling: bool = False,
+    named: bool = False,
+    budget_factor: float = 1.0,
 ) -> ScaleRow:
-    """Cancel ``jobs_count`` jobs with one request to a host; always stops the host.
+    """Cancel ``jobs_count`` jobs with one request to a host (a filter, or their ids when
+    ``named``); always stops the host.
 
     ``queue_polling`` models the Azure Storage backend's idle back-off (devtools.durable.limits):
     each of the run's one-second timers is then picked up up to about half a second late.
@@ -148,7 +163,8 @@ def run_scale(
     is waited for ``budget_factor`` times the target run time (for the most requests allowed),
     plus two minutes.
     """
-    row = ScaleRow(jobs_count, queue_polling=queue_polling)
+    row = ScaleRow(jobs_count, queue_polling=queue_polling, named=named)
+    simulator.reset()
     simulator.set_options(pageSize=100)
     jobs = seed(simulator, jobs_count)
     row.rate = default_rate()
@@ -164,11 +180,8 @@ def run_scale(
         )
         try:
             simulator.clear_requests()
-            body = {
-                **workspace_body(simulator.url),
-                "filter": {"target": [TARGET]},
-                "maxJobs": jobs_count,
-            }
+            selector = {"jobIds": jobs} if named else {"filter": {"target": [TARGET]}}
+            body = {**workspace_body(simulator.url), **selector, "maxJobs": jobs_count}
             began = time.monotonic()
             answer = requests.post(f"{host.url}/api/cancel-jobs", json=body, timeout=60)
             if answer.status_code != 202:
@@ -183,7 +196,8 @@ def run_scale(
                 interval=STATUS_POLL_SECONDS,
                 message=f"the {jobs_count:,}-job run",
             )
-            row.run_seconds = time.monotonic() - began
+            ended = time.monotonic()
+            row.run_seconds = ended - began
             row.outputs = document.get("outputs") or {}
             row.peak_rss_kib = host.memory_kib()["VmHWM"]
             served = _page_results(status_url + "/jobs")
@@ -203,7 +217,40 @@ def run_scale(
     row.by_operation = dict(Counter(str(e["operation"]) for e in entries))
     row.busiest_second = busiest_second(entries, "monotonic")
     row.cancelled_in_simulator = cancelled_in_simulator(simulator, jobs)
+    if entries and not row.error:
+        row.phases, row.batches = phases(entries, began, ended)
     return row
+
+
+def phases(
+    entries: list[dict[str, Any]], began: float, ended: float
+) -> tuple[dict[str, float], int]:
+    """Where a run's time went, from the simulator's log (monotonic clock) and the moments
+    the benchmark sent the POST and saw the run finished: until the first request; counting
+    (until the last listing whose filter names a status); cancelling (until the last
+    cancel); confirming the last cancels; and from the last request to the run's end. Also
+    the number of batches (requests closer than BATCH_GAP_SECONDS are one batch)."""
+    times = sorted(float(e["monotonic"]) for e in entries)
+    counts = [
+        float(e["monotonic"])
+        for e in entries
+        if e["operation"] == "Jobs_List" and "State" in unquote_plus(str(e["query"] or ""))
+    ]
+    cancels = [float(e["monotonic"]) for e in entries if e["operation"] == "Jobs_Cancel"]
+    first, last = times[0], times[-1]
+    counted = max(counts, default=first)
+    last_cancel = max(cancels, default=counted)
+    batches = 1 + sum(1 for a, b in pairwise(times) if b - a > BATCH_GAP_SECONDS)
+    return (
+        {
+            "start (POST to first request)": first - began,
+            "count / learn statuses": counted - first,
+            "list, cancel, confirm (to last cancel)": last_cancel - counted,
+            "confirm the last cancels": last - last_cancel,
+            "report (last request to seen finished)": ended - last,
+        },
+        batches,
+    )
 
 
 def _finished(status_url: str) -> dict[str, Any] | None:

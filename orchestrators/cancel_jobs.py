@@ -1,108 +1,110 @@
 """The ``cancel_jobs`` orchestration: cancel every job a selector names, and confirm each one.
 
-Read top to bottom: close the session (``sessionId`` with ``closeSession``), then run ticks
-until the run is finished. A tick is one paced batch of requests (``orchestrators.bulk_run``
-decides which): first the count of the selection (refusing with ``tooManyJobs`` and cancelling
-nothing past ``maxJobs``), then a pipeline in which the next page is listed while earlier pages
-are cancelled and confirmed — by one listing request per page while many of its jobs are
-pending, by Jobs_Get when few are — on the single-job poll schedule.
+Read top to bottom it is its phases, as ``cancel_running_job`` is getJob → cancelJob →
+confirmCancelled:
+
+1. ``close_session`` (a ``sessionId`` selector with ``closeSession``): Sessions_Close first;
+2. ``count_selection``: count the matching jobs exactly (``maxJobs`` refuses before any cancel:
+   ``tooManyJobs``); for named jobs, learn their statuses from the workspace's listing of
+   unfinished jobs;
+3. ``cancel_and_confirm``: a pipeline of paced batches — the next page is listed while earlier
+   pages take the seed's branch per job (a final job gets no cancel, a job already being
+   cancelled no second one), are cancelled, and are confirmed by one listing request per page
+   (by Jobs_Get when few jobs are left) on the single-job poll schedule;
+4. ``report``: the totals, and the per-job results kept page by page.
 
 One pacer serves the whole run, so the rate cap holds in every second and a Retry-After (or a
-retry's backoff) pauses everything, not only the page that drew it. Payloads never grow with
-the number of jobs: the run's state holds counts and at most ``MAX_OPEN_PAGES`` pages, and it
-continues as new every ``TICKS_PER_GENERATION`` ticks, so each execution's history is bounded.
-A page's per-job results are kept as the output of a ``cancel_jobs_page`` instance of their
-own, which ``GET /api/cancel-jobs/{id}/jobs`` reads.
+retry's backoff) pauses everything. The state is ``workflow.bulk_state.RunState``; it becomes
+JSON only to continue as new, every ``BATCHES_PER_GENERATION`` batches, so each execution's
+history is bounded. A page's per-job results are the output of a ``cancel_jobs_page`` instance
+of their own, which ``GET /api/cancel-jobs/{id}/jobs`` reads. A run that fails ends as a single
+run does (``orchestrators.run_failure``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Generator
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import azure.durable_functions as df
 
+from orchestrators import bulk_pages
 from orchestrators.bulk_run import (
     Applied,
-    RunState,
-    apply_tick,
+    apply_batch,
     batch_size,
-    dry_run_named,
+    finished,
     fresh_state,
     next_wake,
-    plan_tick,
+    phase,
+    take_batch,
+    too_many,
 )
-from orchestrators.outcome_events import announce_bulk_failure, announce_bulk_run
+from orchestrators.outcome_events import announce_bulk_run, bulk_failure_event
 from orchestrators.pacing import Pacer
-from orchestrators.service_calls import CallCounter, ServiceCallFailed, call_service
+from orchestrators.run_failure import end_failed, fail_in_next_generation, failure_text
+from orchestrators.service_calls import CallCounter, call_service, workspace_call
 from telemetry import record_outcome
+from workflow.bulk_state import RunState
+from workflow.instance_ids import page_instance_id
 from workflow.shapes import CancelJobsInput, WorkspaceCall
 from workflow.times import iso
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
 
-#: Ticks of one execution before it continues as new (about 45 history events a tick).
-TICKS_PER_GENERATION = 4
+#: Batches of one execution before it continues as new (about 45 history events a batch).
+BATCHES_PER_GENERATION = 4
 Steps = Generator[Any, Any, Any]
 
 
-def page_instance_id(run_id: str, page: int) -> str:
-    """The instance id of a run's page ``page``: the results route reads pages by it."""
-    return f"{run_id}-p{page:05d}"
+@dataclass
+class BulkRun:
+    """What every phase works with: the orchestration, its request, where its calls go, the
+    run's one pacer, and its state."""
+
+    context: df.DurableOrchestrationContext
+    request: CancelJobsInput
+    call: WorkspaceCall
+    pacer: Pacer
+    state: RunState
 
 
 @bp.orchestration_trigger(context_name="context")
 def cancel_jobs(context: df.DurableOrchestrationContext) -> Steps:
-    """Cancel every job the selector names, tick by tick, and report what happened."""
+    """Cancel every job the selector names, and report what happened."""
     request: CancelJobsInput = context.get_input()
-    state: RunState = request.get("resume") or fresh_state(  # type: ignore[assignment]
-        request, context.current_utc_datetime
-    )
-    call = _workspace_call(context, request)
-    pacer = Pacer.resume(batch_size(request), state["nextAt"])
+    if "failure" in request:
+        yield from end_failed(context, request)  # type: ignore[arg-type]
+    resume = request.get("resume")
+    now = context.current_utc_datetime
+    state = RunState.from_json(resume) if resume else fresh_state(request, now)
+    call = workspace_call(request, context.instance_id)
+    run = BulkRun(context, request, call, Pacer.resume(batch_size(request), state.nextAt), state)
     try:
-        if _closes_session(request) and not state["sessionClosed"]:
-            _progress(context, state, "listing")
-            yield from _close_session(context, request, call, pacer, state)
-        if request["dryRun"] and "jobIds" in request["selector"] and not state["list"]["done"]:
-            yield from _record_pages(context, dry_run_named(state, request))
-        for _ in range(TICKS_PER_GENERATION):
-            count = state["count"]
-            if count["done"] and count["matched"] > request["maxJobs"]:
-                output = _outputs(context, request, state, too_many=True)
-                return (yield from announce_bulk_run(context, request, output))
-            wake = next_wake(state, request, context.current_utc_datetime)
-            if wake is None:
-                output = _outputs(context, request, state)
-                return (yield from announce_bulk_run(context, request, output))
-            pacer.hold_until(wake)
-            yield from pacer.wait(context)
-            planned = plan_tick(state, request, call, context.current_utc_datetime)
-            _progress(context, state, _phase(state))
-            if not planned:
-                pacer.sent(context)
-                continue
-            answers = yield context.task_all(
-                [context.call_activity(item.activity, item.payload) for item in planned]
-            )
-            pacer.sent(context)
-            now = context.current_utc_datetime
-            applied = apply_tick(state, request, planned, answers, now)
-            if applied.pause_seconds:
-                pacer.hold_until(now + timedelta(seconds=applied.pause_seconds))
-            yield from _record_pages(context, applied)
-        state["nextAt"] = pacer.handover()
-        context.continue_as_new({**request, "resume": state})
+        if _closes_session(request) and not state.sessionClosed:
+            yield from close_session(run)
+        for _ in range(BATCHES_PER_GENERATION):
+            if not state.count.done and not too_many(state, request):
+                yield from count_selection(run)
+            elif too_many(state, request) or finished(state):
+                return (yield from announce_bulk_run(context, request, report(run)))
+            else:
+                yield from cancel_and_confirm(run)
+        state.nextAt = run.pacer.handover()
+        context.continue_as_new({**request, "resume": state.to_json()})
         return None
-    except ServiceCallFailed as failed:
+    except Exception as error:
         if not context.is_replaying:
             record_outcome("failed", request["trigger"], None)
-        stopped = f"the workspace-scale cancel stopped: {failed}"
-        yield from announce_bulk_failure(context, request, state, stopped)
-        raise RuntimeError(stopped) from failed
+        failure = failure_text(context, f"workspace-scale cancel {context.instance_id}", error)
+        stopped = f"the workspace-scale cancel stopped: {failure}"
+        event = bulk_failure_event(context, request, state, stopped)
+        fail_in_next_generation(context, stopped, event=event)
+        return None
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -113,20 +115,111 @@ def cancel_jobs_page(context: df.DurableOrchestrationContext) -> dict[str, Any]:
     return {"page": page["page"], "results": page["results"]}
 
 
-def _record_pages(context: df.DurableOrchestrationContext, applied: Applied) -> Steps:
-    closed = applied.closed
+# -- the phases -----------------------------------------------------------------------------
+def close_session(run: BulkRun) -> Steps:
+    """Sessions_Close, retried as any single call; a permanent failure stops the run."""
+    context, state = run.context, run.state
+    _progress(run)
+    counter = CallCounter(state.totals.requests)
+    yield from run.pacer.wait(context)
+    payload = {**run.call, "sessionId": run.request["selector"]["sessionId"]}
+    yield from call_service(context, "close_session", payload, counter)
+    run.pacer.sent(context)
+    state.sessionClosed = True
+    state.totals.requests = counter.calls
+
+
+def count_selection(run: BulkRun) -> Steps:
+    """One batch of counting: listing windows of the selection, side by side."""
+    yield from _batch(run, run.context.current_utc_datetime)
+
+
+def cancel_and_confirm(run: BulkRun) -> Steps:
+    """One batch of the pipeline, once its first request is due: confirming reads, the next
+    page's listing, cancels."""
+    wake = next_wake(run.state, run.request, run.context.current_utc_datetime)
+    if wake is not None:
+        yield from _batch(run, wake)
+
+
+def report(run: BulkRun) -> dict[str, Any]:
+    """The run's outputs: totals, and at most MAX_LISTED_JOBS jobs (the rest are paged)."""
+    context, request, state = run.context, run.request, run.state
+    state.phase = "done"
+    refused = too_many(state, request)
+    selector = request["selector"]
+    totals = state.totals
+    output: dict[str, Any] = {
+        "workspace": {
+            "subscriptionId": request["subscriptionId"],
+            "resourceGroupName": request["resourceGroupName"],
+            "workspaceName": request["workspaceName"],
+        },
+        "selector": {k: v for k, v in selector.items() if k != "jobIds"}
+        | ({"jobIds": len(selector["jobIds"])} if "jobIds" in selector else {}),
+        "dryRun": request["dryRun"],
+        "matched": _matched(state, request),
+        "outcomes": dict(totals.outcomes),
+        "jobs": totals.listed,
+        "requests": totals.requests,
+        "pages": totals.pages,
+        "startedAt": state.startedAt,
+        "finishedAt": iso(context.current_utc_datetime),
+    }
+    if totals.omitted:
+        output["jobsOmitted"] = totals.omitted
+    if refused:
+        output["outcome"] = "tooManyJobs"
+        output["maxJobs"] = request["maxJobs"]
+    _progress(run)
+    if not context.is_replaying:
+        log.info(
+            "cancel_jobs %s: %s",
+            context.instance_id,
+            "tooManyJobs" if refused else output["outcomes"],
+        )
+    return output
+
+
+# -- one paced batch ------------------------------------------------------------------------
+def _batch(run: BulkRun, wake: datetime) -> Steps:
+    context, pacer, state = run.context, run.pacer, run.state
+    pacer.hold_until(wake)
+    yield from pacer.wait(context)
+    planned = take_batch(state, run.request, run.call, context.current_utc_datetime)
+    _progress(run)
+    answers: list[dict[str, Any]] = []
+    if planned:
+        answers = yield context.task_all(
+            [context.call_activity(item.activity, item.payload) for item in planned]
+        )
+    pacer.sent(context)
+    now = context.current_utc_datetime
+    applied = apply_batch(state, run.request, planned, answers, now)
+    if applied.pause_seconds:
+        pacer.hold_until(now + timedelta(seconds=applied.pause_seconds))
+    _progress(run)
+    yield from _record_pages(run, applied)
+
+
+def _record_pages(run: BulkRun, applied: Applied) -> Steps:
+    """Keep each closed page's results in a ``cancel_jobs_page`` instance, while the pacer's
+    gap before the next batch runs (so the records cost the run no time of their own)."""
+    context, closed = run.context, applied.closed
     if not closed:
         return
-    yield context.task_all(
-        [
-            context.call_sub_orchestrator(
-                "cancel_jobs_page",
-                {"page": number, "results": results},
-                page_instance_id(context.instance_id, number),
-            )
-            for number, results in closed
-        ]
-    )
+    tasks = [
+        context.call_sub_orchestrator(
+            "cancel_jobs_page",
+            {"page": number, "results": results},
+            page_instance_id(context.instance_id, number),
+        )
+        for number, results in closed
+    ]
+    gap_ends = run.pacer.next_at
+    if gap_ends is not None and gap_ends > context.current_utc_datetime:
+        tasks.append(context.create_timer(gap_ends))
+    yield context.task_all(tasks)
     if not context.is_replaying:
         for _, results in closed:
             for result in results:
@@ -143,99 +236,36 @@ def _closes_session(request: CancelJobsInput) -> bool:
     )
 
 
-def _close_session(
-    context: df.DurableOrchestrationContext,
-    request: CancelJobsInput,
-    call: WorkspaceCall,
-    pacer: Pacer,
-    state: RunState,
-) -> Steps:
-    """Sessions_Close, retried as any single call; a permanent failure stops the run."""
-    counter = CallCounter(state["requests"])
-    yield from pacer.wait(context)
-    payload = {**call, "sessionId": request["selector"]["sessionId"]}
-    yield from call_service(context, "close_session", payload, counter)
-    pacer.sent(context)
-    state["sessionClosed"] = True
-    state["requests"] = counter.calls
+def _matched(state: RunState, request: CancelJobsInput) -> int:
+    # The exact count while the listing runs (or when it refused the run), then the jobs the
+    # listing selected (a job may change status between the count and its page's listing).
+    if too_many(state, request) or not state.listing.done:
+        return state.count.matched
+    return state.totals.selected
 
 
-def _workspace_call(
-    context: df.DurableOrchestrationContext, request: CancelJobsInput
-) -> WorkspaceCall:
-    call = WorkspaceCall(
-        subscriptionId=request["subscriptionId"],
-        resourceGroupName=request["resourceGroupName"],
-        workspaceName=request["workspaceName"],
-        apiVersion=request["apiVersion"],
-        endpoint=request["endpoint"],
-        instanceId=context.instance_id,
+def _progress(run: BulkRun) -> None:
+    """The custom status: counts only, true at every moment."""
+    request, state = run.request, run.state
+    totals = state.totals
+    outcomes = totals.outcomes
+    confirmed = sum(outcomes[o] for o in bulk_pages.CONFIRMED) + sum(
+        bulk_pages.confirmed(page) for page in state.open
     )
-    if "sealedToken" in request:
-        call["sealedToken"] = request["sealedToken"]
-    return call
-
-
-def _phase(state: RunState) -> str:
-    if not state["count"]["done"]:
-        return "listing"
-    if not state["list"]["done"] or any(page["toCancel"] for page in state["open"]):
-        return "cancelling"
-    return "confirming"
-
-
-def _progress(context: df.DurableOrchestrationContext, state: RunState, phase: str) -> None:
-    outcomes = state["outcomes"]
-    matched = state["count"]["matched"]
-    confirmed = sum(outcomes[o] for o in ("cancelled", "alreadyTerminal", "finishedBeforeCancel"))
-    context.set_custom_status(
+    failed = outcomes["failed"] + sum(
+        result.get("outcome") == "failed" for page in state.open for result in page.results.values()
+    )
+    settled = totals.reported + sum(len(page.results) for page in state.open)
+    matched = _matched(state, request)
+    done = state.phase == "done"
+    run.context.set_custom_status(
         {
-            "phase": phase,
+            "phase": phase(state, request),
             "matched": matched,
-            "cancelRequested": state["selected"],
+            "cancelRequested": totals.cancelRequested,
             "confirmed": confirmed,
-            "pending": max(0, matched - confirmed - outcomes["failed"]),
-            "failed": outcomes["failed"],
-            "pages": state["pages"],
+            "pending": 0 if done else max(0, matched - settled),
+            "failed": failed,
+            "pages": totals.pages,
         }
     )
-
-
-def _outputs(
-    context: df.DurableOrchestrationContext,
-    request: CancelJobsInput,
-    state: RunState,
-    *,
-    too_many: bool = False,
-) -> dict[str, Any]:
-    selector = request["selector"]
-    output: dict[str, Any] = {
-        "workspace": {
-            "subscriptionId": request["subscriptionId"],
-            "resourceGroupName": request["resourceGroupName"],
-            "workspaceName": request["workspaceName"],
-        },
-        "selector": {k: v for k, v in selector.items() if k != "jobIds"}
-        | ({"jobIds": len(selector["jobIds"])} if "jobIds" in selector else {}),
-        "dryRun": request["dryRun"],
-        "matched": state["count"]["matched"] if too_many else state["selected"],
-        "outcomes": dict(state["outcomes"]),
-        "jobs": state["listed"],
-        "requests": state["requests"],
-        "pages": state["pages"],
-        "startedAt": state["startedAt"],
-        "finishedAt": iso(context.current_utc_datetime),
-    }
-    if state["omitted"]:
-        output["jobsOmitted"] = state["omitted"]
-    if too_many:
-        output["outcome"] = "tooManyJobs"
-        output["maxJobs"] = request["maxJobs"]
-    _progress(context, state, "confirming")
-    if not context.is_replaying:
-        log.info(
-            "cancel_jobs %s: %s",
-            context.instance_id,
-            "tooManyJobs" if too_many else output["outcomes"],
-        )
-    return output

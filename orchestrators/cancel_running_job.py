@@ -12,30 +12,36 @@ and reads time only from the orchestration context, so every replay makes the sa
 from __future__ import annotations
 
 import logging
-import traceback
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, NoReturn
+from typing import Any
 
 import azure.durable_functions as df
 
 from dataplane import status as job_status
 from dataplane.errors import ErrorInfo, failure_kind
 from orchestrators.outcome_events import publish
+from orchestrators.run_failure import (
+    CancellationFailed,
+    end_failed,
+    fail_in_next_generation,
+    failure_text,
+)
 from orchestrators.service_calls import (
     CallCounter,
     DeadlineReached,
     ServiceCallFailed,
     call_service,
     job_already_finished,
+    job_call,
+    workspace_call,
 )
 from telemetry import record_outcome
 from workflow import outcome_events, schedule
 from workflow.shapes import (
     CancelJobInput,
     CancelOutputs,
-    FailedRun,
     JobCall,
     JobSnapshot,
     Outcome,
@@ -47,7 +53,6 @@ from workflow.times import iso, parse_iso
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
-MAX_FAILURE_MESSAGE = 2000
 Steps = Generator[Any, Any, Any]
 
 
@@ -103,10 +108,6 @@ class Run:
         )
 
 
-class CancellationFailed(Exception):
-    """The run could not finish: a permanent service error, retries exhausted, or a bug."""
-
-
 @bp.orchestration_trigger(context_name="context")
 def cancel_running_job(
     context: df.DurableOrchestrationContext,
@@ -115,31 +116,20 @@ def cancel_running_job(
     request = context.get_input()
     if "failure" in request:
         # The last generation of a failed run (see below): it only reports the failure.
-        yield from _end_failed(context, request)
+        yield from end_failed(context, request)
     # The run's own start (an instance id is reused when a finished job is asked again).
     started_at = request.get("resume", {}).get("startedAt") or iso(context.current_utc_datetime)
     try:
         outputs = yield from _workflow(context, request)
     except Exception as error:
-        # Raising here would make the SDK embed this execution's actions (activity inputs and
-        # all) in the error that the host logs. So the run fails in a fresh generation whose
-        # only input is the message.
+        # The run fails in a fresh generation whose only input is the message (run_failure).
         if not context.is_replaying:
             record_outcome("failed", request.get("trigger", "http"), None)
-        failure = _failure_text(context, request, error)[:MAX_FAILURE_MESSAGE]
+        what = f"cancel of job {request.get('jobId')}"
+        failure = failure_text(context, what, error)
         now = iso(context.current_utc_datetime)
-        context.continue_as_new(
-            FailedRun(
-                jobId=request["jobId"],
-                failure=failure,
-                progress=_settled(context.custom_status),
-                event=dict(
-                    outcome_events.job_failed(
-                        context.instance_id, request, started_at, failure, now
-                    )
-                ),
-            )
-        )
+        event = outcome_events.job_failed(context.instance_id, request, started_at, failure, now)
+        fail_in_next_generation(context, failure, event=event, jobId=request["jobId"])
         return None
     if outputs is not None:  # None: the run continued as new and goes on confirming
         event = outcome_events.job_finished(
@@ -149,27 +139,10 @@ def cancel_running_job(
     return outputs
 
 
-def _settled(progress: Any) -> Any:
-    """The progress a failed run keeps: where it stopped, without a pending retry that will
-    never come (the run's error says why it stopped)."""
-    if isinstance(progress, dict):
-        return {key: value for key, value in progress.items() if key != "retrying"}
-    return progress
-
-
-def _end_failed(
-    context: df.DurableOrchestrationContext, failed: FailedRun
-) -> Generator[Any, Any, NoReturn]:
-    context.set_custom_status(failed["progress"])
-    if "event" in failed:
-        yield from publish(context, [failed["event"]])  # type: ignore[list-item]
-    raise CancellationFailed(failed["failure"])
-
-
 def _workflow(
     context: df.DurableOrchestrationContext, request: CancelJobInput
 ) -> Generator[Any, Any, CancelOutputs | None]:
-    call = _job_call(context, request)
+    call = job_call(workspace_call(request, context.instance_id), request["jobId"])
     resume = request.get("resume")
     if resume is not None:
         run = Run.resume(resume)
@@ -254,21 +227,6 @@ def confirm_cancelled(
     return None
 
 
-def _job_call(context: df.DurableOrchestrationContext, request: CancelJobInput) -> JobCall:
-    call = JobCall(
-        subscriptionId=request["subscriptionId"],
-        resourceGroupName=request["resourceGroupName"],
-        workspaceName=request["workspaceName"],
-        jobId=request["jobId"],
-        apiVersion=request["apiVersion"],
-        endpoint=request["endpoint"],
-        instanceId=context.instance_id,
-    )
-    if "sealedToken" in request:
-        call["sealedToken"] = request["sealedToken"]
-    return call
-
-
 def _read_job(
     context: df.DurableOrchestrationContext,
     call: JobCall,
@@ -302,25 +260,6 @@ def _confirmation_stopped(run: Run, failed: ServiceCallFailed) -> Exception:
             f"{failed}"
         )
     return failed
-
-
-def _failure_text(
-    context: df.DurableOrchestrationContext, request: CancelJobInput, error: Exception
-) -> str:
-    """The run's error: the service failure as it is, anything else with its type, and a bug
-    logged once with its traceback (the orchestrator never holds a token in clear: a caller's
-    is sealed)."""
-    if isinstance(error, (ServiceCallFailed, CancellationFailed)):
-        return str(error)
-    if not context.is_replaying:
-        trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-        log.error(
-            "cancel of job %s failed with an unexpected %s:\n%s",
-            request.get("jobId"),
-            type(error).__name__,
-            trace,
-        )
-    return f"{type(error).__name__}: {error}"
 
 
 def _report(

@@ -16,8 +16,8 @@ from datetime import datetime
 from typing import Any, Literal, TypedDict
 
 from dataplane.errors import ErrorInfo
-from orchestrators.bulk_pages import PAGE_SIZE, give_up_reason, retry_wait
-from orchestrators.service_calls import ServiceCallFailed
+from orchestrators.service_calls import ServiceCallFailed, retry_or_reason
+from workflow.bulk_state import PAGE_SIZE
 from workflow.filters import service_filter
 from workflow.guardrail_policy import GuardrailPolicy, GuardrailRule
 from workflow.guardrail_rules import filter_key, in_scope, needs_quotas, reasons
@@ -188,15 +188,14 @@ def answered(
 
 
 def _failed(listing: Listing, request: Request, error: ErrorInfo) -> float:
-    wait = retry_wait(error, request["attempt"])
-    if wait is not None:
+    wait = retry_or_reason(error, request["attempt"])
+    if not isinstance(wait, str):
         listing.queue.insert(0, {**request, "attempt": request["attempt"] + 1})
         return wait
     # Failed for good: the workspace is reported and left out whole.
     index = request["workspace"]
     name = "/".join(workspace_name(request["payload"]).values())
-    reason = give_up_reason(error)
-    failure = ServiceCallFailed(error, request["attempt"], reason)
+    failure = ServiceCallFailed(error, request["attempt"], wait)
     listing.errors[index] = f"workspace {name}: {failure}"
     listing.queue = [r for r in listing.queue if r["workspace"] != index]
     listing.held[index] = []

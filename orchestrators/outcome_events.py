@@ -7,8 +7,8 @@ failing is logged and dropped, so it can neither fail nor repeat the cancellatio
 The events are built before the first attempt (workflow.outcome_events), so every attempt —
 and every replay — sends the same ids.
 
-``announce_bulk_run`` (and ``announce_bulk_failure``) is the one call the workspace-scale cancel
-makes when it ends.
+``announce_bulk_run`` is the one call the workspace-scale cancel makes when it ends
+(``bulk_failure_event`` builds the event its failed last generation publishes).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from workflow import outcome_events
+from workflow.bulk_state import RunState
 from workflow.outcome_events import OutcomeEvent
 from workflow.schedule import RetryPolicy, retry_delay
 from workflow.shapes import CancelJobsInput
@@ -82,18 +83,21 @@ def announce_bulk_run(
     return output
 
 
-def announce_bulk_failure(
+def bulk_failure_event(
     context: df.DurableOrchestrationContext,
     request: CancelJobsInput,
-    state: Mapping[str, Any],
+    state: RunState,
     error: str,
-) -> Steps:
-    """A bulk run stopped with ``error``: publish its totals so far, ``outcome: "failed"``."""
+) -> OutcomeEvent:
+    """The Quantum.Workspace.CancellationFinished of a bulk run that stopped with ``error``:
+    its totals so far, ``outcome: "failed"``."""
     totals = {
         "outcome": "failed",
         "error": error,
-        "outcomes": dict(state["outcomes"]),
-        "requests": state["requests"],
-        "startedAt": state["startedAt"],
+        "outcomes": dict(state.totals.outcomes),
+        "requests": state.totals.requests,
+        "startedAt": state.startedAt,
     }
-    yield from announce_bulk_run(context, request, totals)
+    return outcome_events.workspace_finished(
+        context.instance_id, request, totals, iso(context.current_utc_datetime)
+    )

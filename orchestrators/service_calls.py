@@ -8,7 +8,7 @@ at least the length the service asked for.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,6 +17,7 @@ import azure.durable_functions as df
 
 from dataplane.errors import ErrorInfo, failure_kind
 from workflow.schedule import DEFAULT_RETRY_POLICY, RetryPolicy, retry_delay
+from workflow.shapes import JobCall, WorkspaceCall
 
 
 class ServiceCallFailed(Exception):
@@ -39,6 +40,42 @@ def job_already_finished(error: ErrorInfo) -> bool:
 
 class DeadlineReached(ServiceCallFailed):
     """A retry would only come after the run's deadline."""
+
+
+def retry_or_reason(
+    error: ErrorInfo, attempt: int, policy: RetryPolicy = DEFAULT_RETRY_POLICY
+) -> float | str:
+    """The one retry rule: seconds to wait before trying again after failed attempt number
+    ``attempt``, or why the call is not tried again (the reason ServiceCallFailed gives)."""
+    if not error["transient"]:
+        return "permanent error, not retried"
+    if attempt >= policy.max_attempts:
+        return "gave up after the last retry"
+    retry_after = error["retryAfterSeconds"]
+    if retry_after is not None and retry_after > policy.max_retry_after_seconds:
+        return f"the service asked to wait {retry_after:.0f} s, too long"
+    return retry_delay(attempt, retry_after, policy)
+
+
+def workspace_call(request: Mapping[str, Any], instance_id: str) -> WorkspaceCall:
+    """The one builder of an activity's payload: where the requests of run ``instance_id`` go
+    and with which credentials (a caller's token stays sealed, bound to that run)."""
+    call = WorkspaceCall(
+        subscriptionId=request["subscriptionId"],
+        resourceGroupName=request["resourceGroupName"],
+        workspaceName=request["workspaceName"],
+        apiVersion=request["apiVersion"],
+        endpoint=request["endpoint"],
+        instanceId=instance_id,
+    )
+    if "sealedToken" in request:
+        call["sealedToken"] = request["sealedToken"]
+    return call
+
+
+def job_call(call: WorkspaceCall, job_id: str) -> JobCall:
+    """The input of get_job or cancel_job for one job of ``call``'s workspace."""
+    return JobCall(**call, jobId=job_id)  # type: ignore[typeddict-item]
 
 
 @dataclass
@@ -77,20 +114,12 @@ def call_service(
         if result["ok"]:
             return result
         error: ErrorInfo = result["error"]
-        if not error["transient"]:
-            if tolerate is not None and tolerate(error):
-                return result
-            raise ServiceCallFailed(error, attempt, "permanent error, not retried")
-        if attempt >= policy.max_attempts:
-            raise ServiceCallFailed(error, attempt, "gave up after the last retry")
-        retry_after = error["retryAfterSeconds"]
-        if retry_after is not None and retry_after > policy.max_retry_after_seconds:
-            raise ServiceCallFailed(
-                error, attempt, f"the service asked to wait {retry_after:.0f} s, too long"
-            )
-        resume_at = context.current_utc_datetime + timedelta(
-            seconds=retry_delay(attempt, retry_after, policy)
-        )
+        if not error["transient"] and tolerate is not None and tolerate(error):
+            return result
+        wait = retry_or_reason(error, attempt, policy)
+        if isinstance(wait, str):
+            raise ServiceCallFailed(error, attempt, wait)
+        resume_at = context.current_utc_datetime + timedelta(seconds=wait)
         if deadline is not None and resume_at > deadline:
             raise DeadlineReached(error, attempt, "the next attempt would come after the deadline")
         if on_retry is not None:

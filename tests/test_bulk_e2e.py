@@ -17,6 +17,7 @@ from devtools.simulator import (
     DEFAULT_WORKSPACE,
     SimulatorServer,
 )
+from tests.support.bulk_checks import assert_confirmed_by_reads, assert_no_delete
 from tests.support.e2e import assert_one_run, started_instances
 from tests.support.host import HostProcess, start_host, wait_for
 
@@ -115,6 +116,10 @@ def test_dry_run_then_cancel_then_page_through_the_results(
     assert sorted(seen) == sorted(jobs)
     cancelled = [e["jobId"] for e in sim.requests() if e["operation"] == "Jobs_Cancel"]
     assert sorted(cancelled) == sorted(jobs) and other not in cancelled
+    # Confirmed by reads the simulator logged after each job ended; the default api-version
+    # is a new one, where a DELETE would delete the job.
+    assert_confirmed_by_reads(sim.requests(), sim, jobs)
+    assert_no_delete(sim.requests(), sim, jobs)
     # The caller's token is nowhere in clear: not in the answers, the log, nor what the
     # management API shows of the run and its pages (inputs and histories hold it sealed).
     management = f"{bulk_host.url}/runtime/webhooks/durabletask/instances"
@@ -195,3 +200,25 @@ def test_a_workspace_alert_starts_one_run(bulk_host: HostProcess, sim: Simulator
     # got a second cancel; the alert never brought a token: the app's identity signed in.
     assert sorted(cancelled) == sorted(jobs)
     assert all(e["authPresent"] for e in sim.requests())
+
+
+def test_ten_thousand_ids_fit_the_bulk_route_and_more_are_named(
+    bulk_host: HostProcess, sim: SimulatorServer, sim_token: str
+) -> None:
+    # 5,000 ids are about 190 KB of JSON: over the single-job route's 64 KiB, within the bulk
+    # route's 1 MiB. Over the default maxJobs, the run ends tooManyJobs with the exact count.
+    ids = [f"0a1b2c3d-0000-4000-8000-{n:012d}" for n in range(10_001)]
+    url = bulk_host.url + "/api/cancel-jobs"
+    started = requests.post(
+        url,
+        json=body(sim, sim_token, jobIds=ids[:5_000]),
+        params={"waitSeconds": 30},
+        timeout=60,
+    )
+    assert started.status_code == 200, started.text
+    outputs = started.json()["outputs"]
+    assert outputs["outcome"] == "tooManyJobs" and outputs["matched"] == 5_000
+    refused = requests.post(url, json=body(sim, sim_token, jobIds=ids), timeout=60)
+    assert refused.status_code == 400
+    assert [p["name"] for p in refused.json()["invalid-params"]] == ["jobIds"]
+    assert sim.requests() == []

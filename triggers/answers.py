@@ -38,6 +38,8 @@ async def start_from_request(
     orchestration: str,
     check: Callable[[object, Settings], Mapping[str, Any]],
     instance_id_of: Callable[[Mapping[str, Any]], str],
+    *,
+    max_body_bytes: int = MAX_BODY_BYTES,
 ) -> func.HttpResponse:
     """The whole of a start route: settings, body and ``waitSeconds`` checked (every problem
     at once), the run started or found, then a 202 check-status answer, or the 200 status
@@ -47,7 +49,7 @@ async def start_from_request(
         return settings
     problems: list[Problem] = []
     wait = wait_seconds(req.params.get("waitSeconds"), problems)
-    body = json_body(req.get_body(), problems)
+    body = json_body(req.get_body(), problems, max_body_bytes)
     request = None
     if body is not _UNREADABLE:
         try:
@@ -119,10 +121,11 @@ def settings_or_problem() -> Settings | func.HttpResponse:
         return problem(500, MISCONFIGURED_TYPE, "An app setting of this app is invalid", str(error))
 
 
-def json_body(raw: bytes, problems: list[Problem]) -> Any:
-    """The request body as JSON, or a marker after adding why it cannot be read."""
-    if len(raw) > MAX_BODY_BYTES:
-        problems.append(Problem("body", f"must be at most {MAX_BODY_BYTES} bytes"))
+def json_body(raw: bytes, problems: list[Problem], most: int = MAX_BODY_BYTES) -> Any:
+    """The request body as JSON (at most ``most`` bytes), or a marker after adding why it
+    cannot be read."""
+    if len(raw) > most:
+        problems.append(Problem("body", f"must be at most {most} bytes"))
         return _UNREADABLE
     try:
         return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)

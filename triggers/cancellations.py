@@ -23,9 +23,9 @@ from triggers.answers import (
     not_found,
     whole_number_param,
 )
-from triggers.bulk_api import BULK_INSTANCE_ID
-from triggers.status_document import INSTANCE_ID, status_document
+from triggers.status_document import status_document
 from workflow.inputs import COORDINATES, InvalidInput, Problem, checked_coordinates, instance_id_for
+from workflow.instance_ids import BULK_INSTANCE_ID, INSTANCE_ID
 
 bp = df.Blueprint()
 

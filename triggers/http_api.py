@@ -9,8 +9,8 @@ import azure.functions as func
 
 from triggers.answers import start_from_request, status_answer
 from triggers.starting import ORCHESTRATION
-from triggers.status_document import INSTANCE_ID
 from workflow.inputs import checked_cancel_input, instance_id_for
+from workflow.instance_ids import INSTANCE_ID
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)

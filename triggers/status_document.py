@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, TypedDict
 
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 from azure.durable_functions.models.OrchestrationRuntimeStatus import OrchestrationRuntimeStatus
 
-from dataplane.resources import GUID
 from workflow.times import iso
 
-# Instance ids are made by workflow.inputs.instance_id_for; nothing else is ever looked up, so
-# no caller text reaches the Durable management API's URL.
-INSTANCE_ID = re.compile(rf"cancel-{GUID.pattern}-[0-9a-f]{{16}}")
 FINISHED_STATES = frozenset(
     {
         OrchestrationRuntimeStatus.Completed,

@@ -8,18 +8,16 @@ the rate and concurrency options. Every invalid field is reported at once, no va
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from appsettings import Settings
 from dataplane import status as job_status
 from dataplane.resources import GUID, WORKSPACE_PARAMETERS
 from dataplane.sealing import seal
+from workflow.defaults import BulkDefaults
 from workflow.inputs import (
     InvalidInput,
     Problem,
@@ -30,6 +28,7 @@ from workflow.inputs import (
     shown_name,
     token_problem,
 )
+from workflow.instance_ids import bulk_instance_id as bulk_instance_id
 from workflow.schedule import BULK_CONCURRENCY_LIMITS, BULK_RATE_LIMITS
 from workflow.shapes import BulkOptions, CancelJobsInput, JobFilter, Selector, Trigger
 
@@ -58,26 +57,8 @@ _PREFIX = re.compile(r"[A-Za-z0-9._\-]{1,128}")
 _MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2}))?")
 
 
-def unfinished_statuses() -> tuple[str, ...]:
-    """Every non-final status of the status model: the default of ``filter.status``."""
-    return tuple(s for s in job_status.KNOWN_STATUSES if not job_status.is_terminal(s))
-
-
-def bulk_instance_id(request: Mapping[str, Any]) -> str:
-    """One bulk run per (workspace, selector, dryRun): the same request finds the same run."""
-    key = json.dumps(
-        {
-            "workspace": [request[name].lower() for name in WORKSPACE_PARAMETERS],
-            "selector": request["selector"],
-            "dryRun": request["dryRun"],
-        },
-        sort_keys=True,
-    )
-    return f"cancel-jobs-{hashlib.sha256(key.encode()).hexdigest()[:32]}"
-
-
 def checked_bulk_input(
-    body: object, settings: Settings, trigger: Trigger = "http"
+    body: object, settings: BulkDefaults, trigger: Trigger = "http"
 ) -> CancelJobsInput:
     """Check a POST /api/cancel-jobs body; raise InvalidInput naming every invalid field."""
     if not isinstance(body, dict):
@@ -93,7 +74,7 @@ def checked_bulk_input(
         if reason:
             problems.append(Problem("authToken", reason))
     endpoint = checked_endpoint_of(body, settings, problems)
-    selector = _checked_selector(body, problems)
+    selector = _checked_selector(body, api_version, problems)
     dry_run = body.get("dryRun", False)
     if not isinstance(dry_run, bool):
         problems.append(Problem("dryRun", "must be true or false"))
@@ -125,7 +106,9 @@ def checked_bulk_input(
     return request
 
 
-def _checked_selector(body: Mapping[str, Any], problems: list[Problem]) -> Selector | None:
+def _checked_selector(
+    body: Mapping[str, Any], api_version: str, problems: list[Problem]
+) -> Selector | None:
     given = [name for name in SELECTORS if name in body]
     if len(given) != 1:
         problems.append(
@@ -151,7 +134,7 @@ def _checked_selector(body: Mapping[str, Any], problems: list[Problem]) -> Selec
         if bad:
             return None
         return Selector(kind="sessionId", sessionId=session.lower(), closeSession=close)
-    checked = _job_filter(body["filter"], problems)
+    checked = _job_filter(body["filter"], api_version, problems)
     return None if checked is None else Selector(kind="filter", filter=checked)
 
 
@@ -172,7 +155,7 @@ def _job_ids(raw: object, problems: list[Problem]) -> Selector | None:
     return Selector(kind="jobIds", jobIds=folded)
 
 
-def _job_filter(raw: object, problems: list[Problem]) -> JobFilter | None:
+def _job_filter(raw: object, api_version: str, problems: list[Problem]) -> JobFilter | None:
     if not isinstance(raw, dict):
         problems.append(Problem("filter", "must be a JSON object"))
         return None
@@ -197,16 +180,30 @@ def _job_filter(raw: object, problems: list[Problem]) -> JobFilter | None:
             if moment is not None:
                 checked[name] = moment  # type: ignore[literal-required]
     statuses = checked.get("status")
+    unfinished = job_status.unfinished_statuses(api_version)
     if statuses is not None:
-        final = [s for s in statuses if job_status.is_terminal(s)]
-        if final:
-            problems.append(Problem("filter.status", "may name only non-final statuses"))
+        # A typo such as "Runing" would match nothing and look like an empty workspace.
+        unknown = [s for s in statuses if s not in job_status.listed_statuses(api_version)]
+        if unknown:
+            problems.append(
+                Problem(
+                    "filter.status",
+                    f"names a status the api-version does not list; valid: {', '.join(unfinished)}",
+                )
+            )
+        elif any(job_status.is_terminal(s) for s in statuses):
+            problems.append(
+                Problem(
+                    "filter.status",
+                    f"may name only non-final statuses: {', '.join(unfinished)}",
+                )
+            )
     after, before_ = checked.get("createdAfter"), checked.get("createdBefore")
     if after and before_ and after > before_:
         problems.append(Problem("filter.createdBefore", "must not be before createdAfter"))
     if len(problems) > before:
         return None
-    checked.setdefault("status", list(unfinished_statuses()))
+    checked.setdefault("status", list(unfinished))
     return checked
 
 
@@ -233,7 +230,7 @@ def _moment(name: str, value: object, problems: list[Problem]) -> str | None:
 
 
 def _checked_options(
-    raw: object, settings: Settings, problems: list[Problem]
+    raw: object, settings: BulkDefaults, problems: list[Problem]
 ) -> BulkOptions | None:
     if raw is None:
         raw = {}

@@ -29,7 +29,7 @@ from typing import Any, Literal, TypedDict
 
 from dataplane.endpoint import endpoint_problem, location_problem
 from dataplane.resources import WORKSPACE_PARAMETERS, normalize_path_parameter, parameter_problems
-from dataplane.versions import api_version_problem
+from dataplane.versions import DEFAULT_API_VERSION, api_version_problem
 from workflow.bulk_inputs import _job_filter
 from workflow.inputs import Problem, shown_name
 from workflow.shapes import JobFilter
@@ -166,7 +166,12 @@ def check_policy_document(document: object) -> PolicyCheck:
         _workspace(f"workspaces[{i}]", w, problems) for i, w in enumerate(workspaces)
     ]
     _no_repeats(checked_workspaces, problems)
-    checked_rules = [_rule(f"rules[{i}]", r, problems) for i, r in enumerate(rules)]
+    # A rule's filter is listed in every workspace: its statuses must be ones each workspace's
+    # api-version lists (the app's default api-version where a workspace names none).
+    versions = sorted(
+        {w.get("apiVersion", DEFAULT_API_VERSION) for w in checked_workspaces if w is not None}
+    ) or [DEFAULT_API_VERSION]
+    checked_rules = [_rule(f"rules[{i}]", r, versions, problems) for i, r in enumerate(rules)]
     seen: dict[str, int] = {}
     for index, rule in enumerate(checked_rules):
         if rule is None:
@@ -268,7 +273,9 @@ def _no_repeats(workspaces: list[PolicyWorkspace | None], problems: list[Problem
             problems.append(Problem(f"workspaces[{index}]", f"repeats workspaces[{first}]"))
 
 
-def _rule(path: str, raw: object, problems: list[Problem]) -> GuardrailRule | None:
+def _rule(
+    path: str, raw: object, versions: list[str], problems: list[Problem]
+) -> GuardrailRule | None:
     before = len(problems)
     value = _object(path, raw, RULE_FIELDS, problems)
     if value is None:
@@ -281,7 +288,7 @@ def _rule(path: str, raw: object, problems: list[Problem]) -> GuardrailRule | No
                 "must be 1-64 letters, digits, '.', '_' or '-' (a letter or digit first)",
             )
         )
-    job_filter = _filter(path, value.get("filter", {}), problems)
+    job_filter = _filter(path, value.get("filter", {}), versions, problems)
     when = _conditions(f"{path}.when", value.get("when"), problems)
     action = value.get("action")
     if action not in ACTIONS:
@@ -305,13 +312,15 @@ def _rule(path: str, raw: object, problems: list[Problem]) -> GuardrailRule | No
     )
 
 
-def _filter(path: str, value: object, problems: list[Problem]) -> JobFilter | None:
-    # The bulk path's own filter rules (fields, plain names, no final status, dates), with
-    # each problem's name moved under this rule.
+def _filter(
+    path: str, value: object, versions: list[str], problems: list[Problem]
+) -> JobFilter | None:
+    # The bulk path's own filter rules (fields, plain names, no final status, statuses the
+    # api-version lists, dates), with each problem's name moved under this rule.
     found: list[Problem] = []
-    checked = _job_filter(value, found)
-    problems.extend(Problem(f"{path}.{p.name}", p.reason) for p in found)
-    return checked
+    checked = [_job_filter(value, version, found) for version in versions]
+    problems.extend(Problem(f"{path}.{p.name}", p.reason) for p in dict.fromkeys(found))
+    return None if found else checked[0]
 
 
 def _conditions(path: str, value: object, problems: list[Problem]) -> Conditions | None:

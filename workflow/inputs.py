@@ -8,28 +8,27 @@ caller's token for the run (dataplane.sealing) so that it never enters a Durable
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from appsettings import Settings
 from dataplane.endpoint import resolve_endpoint
 from dataplane.errors import EndpointNotAllowed
 from dataplane.resources import (
-    PATH_PARAMETER_RULES,
     WORKSPACE_PARAMETERS,
     normalize_path_parameter,
     parameter_problems,
 )
 from dataplane.sealing import seal
 from dataplane.versions import api_version_problem
+from workflow.defaults import RequestDefaults
+from workflow.instance_ids import COORDINATES as COORDINATES  # re-exported
+from workflow.instance_ids import instance_id_for as instance_id_for  # re-exported
 from workflow.schedule import POLL_OPTION_LIMITS
 from workflow.shapes import CancelJobInput, JobCoordinates, PollOptions, Trigger
 
-COORDINATES = tuple(PATH_PARAMETER_RULES)  # subscriptionId, resourceGroupName, workspaceName, jobId
 OPTIONAL_FIELDS = ("apiVersion", "authToken", "location", "endpoint", "options")
 OPTION_LIMITS = POLL_OPTION_LIMITS
 MAX_TOKEN_LENGTH = 16384
@@ -58,18 +57,6 @@ class InvalidInput(ValueError):
         self.problems = problems
 
 
-def instance_id_for(job: JobCoordinates) -> str:
-    """The orchestration instance id of a job: the same job always gets the same id.
-
-    Subscription and job ids are GUIDs and Azure resource group and workspace names are
-    case-insensitive, so all four are lower-cased before hashing: ``RG`` and ``rg`` name one job.
-    The job id is kept readable in front so an operator can find the run in the task hub.
-    """
-    key = "/".join(job[name].lower() for name in COORDINATES)  # type: ignore[literal-required]
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    return f"cancel-{job['jobId'].lower()}-{digest}"
-
-
 def checked_coordinates(values: Mapping[str, Any], prefix: str = "") -> JobCoordinates:
     """Check the four path parameters; raise InvalidInput naming each bad one."""
     problems = parameter_problems(values, COORDINATES)
@@ -84,7 +71,7 @@ def checked_coordinates(values: Mapping[str, Any], prefix: str = "") -> JobCoord
 
 
 def checked_cancel_input(
-    body: object, settings: Settings, trigger: Trigger = "http"
+    body: object, settings: RequestDefaults, trigger: Trigger = "http"
 ) -> CancelJobInput:
     """Check a workflow request body and return the orchestration input it stands for."""
     if not isinstance(body, dict):
@@ -139,7 +126,7 @@ def checked_workspace(values: Mapping[str, Any], problems: list[Problem]) -> dic
 
 
 def checked_api_version(
-    body: Mapping[str, Any], settings: Settings, problems: list[Problem]
+    body: Mapping[str, Any], settings: RequestDefaults, problems: list[Problem]
 ) -> str:
     """The request's api-version (the setting's by default); a bad one is added to
     ``problems``."""
@@ -158,7 +145,7 @@ def shown_name(name: object) -> str:
     return text if _FIELD_NAME.fullmatch(text) else "(unnamed field)"
 
 
-def token_problem(token: object, settings: Settings) -> str | None:
+def token_problem(token: object, settings: RequestDefaults) -> str | None:
     """Why ``token`` cannot be a caller's bearer token here, or None."""
     if not isinstance(token, str) or not token:
         return "must be a non-empty string"
@@ -175,7 +162,7 @@ def token_problem(token: object, settings: Settings) -> str | None:
 
 
 def checked_endpoint_of(
-    body: Mapping[str, Any], settings: Settings, problems: list[Problem]
+    body: Mapping[str, Any], settings: RequestDefaults, problems: list[Problem]
 ) -> str | None:
     """The endpoint a request names (or the settings' one), held to the endpoint policy."""
     endpoint, location = body.get("endpoint"), body.get("location")
@@ -197,7 +184,7 @@ def checked_endpoint_of(
 
 
 def checked_poll_options(
-    raw: object, settings: Settings, problems: list[Problem]
+    raw: object, settings: RequestDefaults, problems: list[Problem]
 ) -> PollOptions | None:
     """The polling options with the settings' defaults, or None after naming each bad one."""
     values: dict[str, float] = {

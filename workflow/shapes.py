@@ -81,12 +81,13 @@ class Progress(TypedDict):
 
 
 class FailedRun(TypedDict):
-    """The input of the last generation of a failed run: the error and nothing secret, and
-    the outcome event that says so (``event``, see workflow.outcome_events)."""
+    """The input of the last generation of a failed run (one job's or a workspace's): the
+    error and nothing secret, and the outcome event that says so (``event``, see
+    workflow.outcome_events)."""
 
-    jobId: str
     failure: str
-    progress: Progress | None
+    progress: object
+    jobId: NotRequired[str]
     event: NotRequired[dict[str, object]]
 
 

@@ -35,6 +35,7 @@ from devtools.durable.crash import run_with_crashes
 from devtools.simulator import (
     SimulatorServer,
 )
+from tests.support.bulk_checks import assert_confirmed_by_reads
 from tests.support.e2e import (
     check_one_run,
     job_body,
@@ -332,6 +333,7 @@ def test_sigkilled_host_resumes_a_workspace_scale_cancel(
     records.add("run", runtimeStatus=document["runtimeStatus"])
     assert document["runtimeStatus"] == "Completed", document
     assert document["outputs"]["outcomes"]["cancelled"] == count, document["outputs"]
+    assert_confirmed_by_reads(entries, simulator, jobs)
     assert cancels_sent_again(entries) <= in_flight, (cancels_sent_again(entries), in_flight)
     assert records.figures()["disallowed_requests"] == 0
     assert sim_token not in first.log_text() + (second.log_text() if second else "")
