@@ -23,8 +23,9 @@ from appsettings import BULK_MAX_REQUESTS_PER_SECOND, load_settings
 from devtools.durable import ManualClock
 from devtools.simulator import DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION_ID, SimulatorServer
 from devtools.virtual_run import Harness
-from triggers.guardrails import SWEEP_INSTANCE_ID, sweep_input
+from triggers.guardrails import sweep_input
 from workflow.guardrail_policy import check_policy_document
+from workflow.instance_ids import SWEEP_INSTANCE_ID
 
 from .environment import start_simulator
 from .report import Checks, table

@@ -98,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     guardrails = sub.add_parser("guardrails", parents=[common], help="the guardrail policy")
     what = guardrails.add_subparsers(dest="guardrails_command", required=True, parser_class=_Parser)
     what.add_parser("show", parents=[common], help="the policy as loaded and the last sweep")
+    check = what.add_parser(
+        "check", parents=[common], help="check a policy file offline, with the app's own rules"
+    )
+    check.add_argument("file", metavar="FILE", help="the policy's JSON file")
     sweep = what.add_parser("sweep", parents=[common], help="run a sweep now")
     sweep.add_argument("--dry-run", action="store_true", help="evaluate and report, act on nothing")
     return parser
@@ -107,6 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit status."""
     args = build_parser().parse_args(argv)
     screen = Screen(as_json=getattr(args, "json", False))
+    if args.command == "guardrails" and args.guardrails_command == "check":
+        # Offline: no app, no key, nothing sent.
+        return commands.check_guardrails(screen, args.file)
     try:
         client = AppClient(
             app_base(getattr(args, "app", None) or os.environ.get(APP_ENV)),

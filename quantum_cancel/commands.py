@@ -6,10 +6,10 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from quantum_cancel.api import AppClient, CliError, problem_text
+from quantum_cancel.api import USAGE, AppClient, CliError, problem_text
 from quantum_cancel.output import Screen, cell, columns_of
 from quantum_cancel.runs import (
     BAD_OUTCOMES,
@@ -403,11 +403,38 @@ def show_guardrails(client: AppClient, screen: Screen) -> int:
     policy = document.get("policy") or {}
     rules = policy.get("rules") or []
     if rules:
-        columns = ("name", "action", "when", "filter", "maxJobsPerSweep")
-        screen.table("rules", columns, [[cell(rule.get(c)) for c in columns] for rule in rules])
+        _rules_table(screen, rules)
     if document.get("lastSweep") is not None:
         screen.say(f"last sweep: {json.dumps(document['lastSweep'])}")
     return OK
+
+
+def _rules_table(screen: Screen, rules: Sequence[Mapping[str, Any]]) -> None:
+    columns = ("name", "action", "when", "filter", "maxJobsPerSweep")
+    screen.table("rules", columns, [[cell(rule.get(c)) for c in columns] for rule in rules])
+
+
+def check_guardrails(screen: Screen, path: str) -> int:
+    """``guardrails check FILE``: the policy check the app applies to GUARDRAIL_POLICY, run
+    here on a file; 0 when the app would enforce it, 1 with every problem otherwise."""
+    # Imported here: only this command needs the app's own modules (the others speak HTTP).
+    from workflow.guardrail_policy import read_policy_file
+
+    checked = read_policy_file(path)
+    if screen.as_json:
+        document = {"ok": checked.ok, "problems": checked.problem_list()}
+        screen.json({**document, "policy": checked.policy})
+        return OK if checked.ok else USAGE
+    if checked.policy is not None:
+        rules = checked.policy["rules"]
+        workspaces = len(checked.policy["workspaces"])
+        screen.say(f"{path}: valid, {len(rules)} rule(s) over {workspaces} workspace(s)")
+        _rules_table(screen, rules)
+        return OK
+    screen.say(f"{path}: {len(checked.problems)} problem(s); the app would not enforce it")
+    for problem in checked.problems:
+        screen.say(f"  {problem.name}: {problem.reason}")
+    return USAGE
 
 
 def sweep_guardrails(client: AppClient, screen: Screen, dry_run: bool) -> int:

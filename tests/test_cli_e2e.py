@@ -372,3 +372,37 @@ def test_json_output_parses_and_the_key_never_appears(
     # Every run of this module, under --json or not, on a pipe or a terminal.
     assert len(PRINTED) >= 8
     assert all(KEY not in text for text in PRINTED)
+
+
+def test_guardrails_check_runs_the_apps_policy_check_offline(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        nowhere = f"http://127.0.0.1:{probe.getsockname()[1]}"  # nothing listens: offline
+    rule = {"name": "qpu-runtime", "when": {"runningMinutesOver": 120}, "action": "cancel"}
+    workspace = dict(
+        zip(
+            ("subscriptionId", "resourceGroupName", "workspaceName"),
+            WORKSPACE.split("/"),
+            strict=True,
+        )
+    )
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"workspaces": [workspace], "rules": [rule]}), encoding="utf-8")
+    valid = cli(nowhere, "guardrails", "check", str(good))
+    assert valid.status == 0, valid.stderr
+    assert "valid, 1 rule(s) over 1 workspace(s)" in valid.stdout
+
+    typo = {**rule, "filter": {"status": ["Runing"]}, "when": {"runningMinutesOver": 0}}
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"workspaces": [workspace], "rules": [typo, rule, rule]}), "utf-8")
+    refused = cli(nowhere, "guardrails", "check", str(bad), "--json")
+    assert refused.status == 1
+    problems = {(p["path"], p["reason"].split(";")[0]) for p in refused.json()["problems"]}
+    assert problems == {
+        ("rules[0].filter.status", "names a status the api-version does not list"),
+        ("rules[0].when.runningMinutesOver", "must be a number > 0"),
+        ("rules[2].name", "repeats the name of rules[1]"),
+    }
+    assert refused.json()["policy"] is None
+    missing = cli(nowhere, "guardrails", "check", str(tmp_path / "absent.json"))
+    assert missing.status == 1 and "policy: names a file that does not exist" in missing.stdout

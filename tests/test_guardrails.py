@@ -24,7 +24,7 @@ from devtools.simulator import (
 )
 from devtools.simulator.events import TOPIC_KEY
 from tests.support.orchestration import Harness, Run
-from triggers.guardrails import SWEEP_INSTANCE_ID, sweep_input
+from triggers.guardrails import sweep_input
 from workflow.guardrail_policy import (
     check_policy_document,
     check_policy_setting,
@@ -33,6 +33,7 @@ from workflow.guardrail_policy import (
 )
 from workflow.guardrail_rules import reasons
 from workflow.inputs import checked_cancel_input, instance_id_for
+from workflow.instance_ids import SWEEP_INSTANCE_ID
 
 QPU = "ionq.qpu.aria-1"
 # Running until cancelled; Cancelled on the first read after the cancel.

@@ -21,6 +21,7 @@ from devtools.simulator import (
 )
 from devtools.simulator.events import TOPIC_KEY
 from tests.support.host import HostProcess, start_host, wait_for
+from tests.test_cli_e2e import cli
 
 TIMEOUT = 15
 QUICK = {"before": [["Executing", {}]], "after": [["Cancelled", {}]]}
@@ -231,3 +232,29 @@ def test_the_timer_fires_on_its_own_schedule(
         assert any(e["operation"] == "Jobs_List" for e in sim.requests())
     finally:
         host.stop()
+
+
+def test_the_cli_shows_the_policy_and_previews_a_sweep_without_acting(
+    guard_host: HostProcess, sim: SimulatorServer
+) -> None:
+    details = {"target": "ionq.qpu.aria-1", "providerId": "ionq"}
+    runaway = sim.seed_job(lifecycle=QUICK, details=details, ages=began_ago(sim, 200))
+    shown = cli(guard_host, "guardrails", "show", "--json")
+    assert shown.status == 0, shown.stderr
+    assert shown.json()["enabled"] is True
+    assert [rule["name"] for rule in shown.json()["policy"]["rules"]] == ["qpu-runtime"]
+    plain = cli(guard_host, "guardrails", "show")
+    assert plain.status == 0 and "guardrails enabled" in plain.stdout
+    assert "qpu-runtime" in plain.stdout
+
+    events = len(sim.event_attempts)
+    dry = cli(guard_host, "guardrails", "sweep", "--dry-run", "--json")
+    assert dry.status == 0, dry.stdout + dry.stderr
+    outputs = dry.json()["outputs"]
+    assert outputs["dryRun"] is True
+    [rule] = outputs["rules"]
+    assert runaway in {entry["jobId"] for entry in rule["jobs"]}
+    # The simulator's own record: a preview sent no cancel and published nothing.
+    assert sim.job_state(runaway)["counters"]["cancelRequests"] == 0
+    assert sim.job_state(runaway)["status"] == "Executing"
+    assert len(sim.event_attempts) == events

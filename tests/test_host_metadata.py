@@ -75,6 +75,7 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
             ("find_cancel_running_job", "GET", "cancel-running-job"),
             ("get_guardrails", "GET", "guardrails"),
             ("start_guardrails_sweep", "POST", "guardrails/sweep"),
+            ("get_guardrails_sweep", "GET", "guardrails/sweep/{instanceId}"),
             ("on_monitor_alert", "POST", "monitor-alerts"),
         )
     },
@@ -158,6 +159,10 @@ def test_host_index_reads_routes_methods_and_auth_levels() -> None:
         "watch_jobs": ("timerTrigger", None),
         "get_guardrails": ("httpTrigger", ("guardrails", ("GET",), "function")),
         "start_guardrails_sweep": ("httpTrigger", ("guardrails/sweep", ("POST",), "function")),
+        "get_guardrails_sweep": (
+            "httpTrigger",
+            ("guardrails/sweep/{instanceId}", ("GET",), "function"),
+        ),
         "enforce_guardrails": ("orchestrationTrigger", None),
         "list_quotas": ("activityTrigger", None),
         "on_monitor_alert": ("httpTrigger", ("monitor-alerts", ("POST",), "function")),

@@ -215,6 +215,10 @@ def test_a_fired_metric_alert_cancels_the_rules_jobs_once(
     # A third delivery after the run ended still finds it: it was created after the firing.
     late = post(alert_host, alert)
     assert late.status_code == 202 and late.json()["id"] == instance_id
+    # statusUrl is the workspace-scale run's own status route, and it answers.
+    status_url = late.json()["statusUrl"]
+    assert status_url == f"{alert_host.url}/api/cancel-jobs/{instance_id}"
+    assert requests.get(status_url, timeout=TIMEOUT).json()["outputs"] == outputs
     cancels = [e["jobId"] for e in sim.requests() if e["operation"] == "Jobs_Cancel"]
     assert sorted(cancels) == sorted(aimed) and spared not in cancels
     # The run carries the alert's trigger; the app's identity signed every request in.

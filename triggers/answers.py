@@ -70,9 +70,11 @@ async def start_and_answer(
     instance_id: str,
     request: Any,
     wait: float,
+    status_url: str | None = None,
 ) -> func.HttpResponse:
     """Start (or find) the run, then answer 202 with the check-status payload, or 200 with
-    its status document when it finished within ``wait`` seconds."""
+    its status document when it finished within ``wait`` seconds (``status_url``: see
+    check_status_answer)."""
     started = await start_or_find(client, orchestration, instance_id, request)
     log.info(
         "%s %s %s", orchestration, instance_id, "started" if started.started else "already running"
@@ -81,18 +83,21 @@ async def start_and_answer(
         finished = await wait_for_finish(client, instance_id, wait)
         if finished is not None:
             return json_answer(200, finished)
-    return check_status_answer(req, client, instance_id)
+    return check_status_answer(req, client, instance_id, status_url)
 
 
 def check_status_answer(
-    req: func.HttpRequest, client: df.DurableOrchestrationClient, instance_id: str
+    req: func.HttpRequest,
+    client: df.DurableOrchestrationClient,
+    instance_id: str,
+    status_url: str | None = None,
 ) -> func.HttpResponse:
     """The extension's 202 check-status answer, plus ``statusUrl``: the app's own status
-    route of the run (the start route's path followed by the instance id), which needs the
-    function key and not the extension's system key."""
+    route of the run, which needs the function key and not the extension's system key (by
+    default the start route's path followed by the instance id)."""
     answer: func.HttpResponse = client.create_check_status_response(req, instance_id)
     payload = json.loads(answer.get_body())
-    payload["statusUrl"] = f"{request_url_path(req)}/{instance_id}"
+    payload["statusUrl"] = status_url or f"{request_url_path(req)}/{instance_id}"
     return func.HttpResponse(
         json.dumps(payload), status_code=answer.status_code, headers=dict(answer.headers)
     )

@@ -32,19 +32,19 @@ from triggers.answers import (
     problem,
     settings_or_problem,
     start_and_answer,
+    status_answer,
     wait_seconds,
 )
 from triggers.starting import start_or_find
 from triggers.status_document import status_document
 from workflow.guardrail_policy import PolicyCheck, check_policy_setting
 from workflow.inputs import Problem, checked_poll_options
+from workflow.instance_ids import DRY_RUN_INSTANCE_ID, SWEEP_INSTANCE_ID, SWEEP_INSTANCE_IDS
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
 
 ORCHESTRATION = "enforce_guardrails"
-SWEEP_INSTANCE_ID = "guardrails-sweep"
-DRY_RUN_INSTANCE_ID = "guardrails-dry-run"
 #: ``@relative/path.json`` policies live in the app's folder (where function_app.py is).
 APP_DIR = Path(__file__).resolve().parent.parent
 POLICY_PROBLEM = "urn:cancel-running-job:problem:guardrail-policy"
@@ -198,3 +198,16 @@ async def start_guardrails_sweep(
         )
     instance_id = DRY_RUN_INSTANCE_ID if dry_run else SWEEP_INSTANCE_ID
     return await start_and_answer(req, client, ORCHESTRATION, instance_id, ready, wait)
+
+
+@bp.route(
+    route="guardrails/sweep/{instanceId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION
+)
+@bp.durable_client_input(client_name="client")
+async def get_guardrails_sweep(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """The status document of the sweep (``guardrails-sweep``) or of the last preview
+    (``guardrails-dry-run``): the ``statusUrl`` of the sweep route's 202; 404 otherwise."""
+    instance_id = req.route_params.get("instanceId", "")
+    return await status_answer(client, instance_id, SWEEP_INSTANCE_IDS, "guardrail sweep")

@@ -30,6 +30,8 @@ from appsettings import MONITOR_ALERT_ACTIONS, Settings
 from dataplane.resources import WORKSPACE_PARAMETERS
 from triggers.answers import (
     MISCONFIGURED_TYPE,
+    api_url,
+    check_status_answer,
     invalid_request,
     json_answer,
     json_body,
@@ -45,6 +47,7 @@ from workflow.inputs import InvalidInput, Problem
 from workflow.shapes import CancelJobsInput
 
 bp = df.Blueprint()
+ROUTE = "monitor-alerts"
 log = logging.getLogger(__name__)
 
 # The bulk routes' own instance id form (triggers.bulk_api.BULK_INSTANCE_ID), so that the run's
@@ -142,7 +145,7 @@ async def handled_before(
     return bool(created >= fired)
 
 
-@bp.route(route="monitor-alerts", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route=ROUTE, methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @bp.durable_client_input(client_name="client")
 async def on_monitor_alert(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
@@ -188,5 +191,6 @@ async def on_monitor_alert(
         instance_id,
         "started" if started else "already started",
     )
-    response: func.HttpResponse = client.create_check_status_response(req, instance_id)
-    return response
+    # The run is a workspace-scale cancel: its status lives under that route.
+    status_url = api_url(req, ROUTE, f"cancel-jobs/{instance_id}")
+    return check_status_answer(req, client, instance_id, status_url)

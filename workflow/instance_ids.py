@@ -22,6 +22,10 @@ COORDINATES = tuple(PATH_PARAMETER_RULES)  # subscriptionId, resourceGroupName, 
 INSTANCE_ID = re.compile(rf"cancel-{GUID.pattern}-[0-9a-f]{{16}}")
 #: A workspace-scale run (bulk_instance_id).
 BULK_INSTANCE_ID = re.compile(r"cancel-jobs-[0-9a-f]{32}")
+#: Guardrail sweeps: real sweeps share one id, so two never run at once; previews another.
+SWEEP_INSTANCE_ID = "guardrails-sweep"
+DRY_RUN_INSTANCE_ID = "guardrails-dry-run"
+SWEEP_INSTANCE_IDS = re.compile(f"{SWEEP_INSTANCE_ID}|{DRY_RUN_INSTANCE_ID}")
 
 
 def instance_id_for(job: JobCoordinates) -> str:
