@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from datetime import datetime, timezone
+from typing import Any, TypeVar, cast
 
 from appsettings import load_settings
 from dataplane.auth import StaticToken, TokenProvider, app_identity
@@ -20,6 +21,9 @@ from dataplane.resources import WorkspaceRef
 from dataplane.sealing import TokenNotOpened, open_sealed
 from telemetry import exchange_fields, record_exchange
 from workflow.shapes import ActivityFailure
+from workflow.times import iso
+
+Answer = TypeVar("Answer", bound=Mapping[str, Any])
 
 log = logging.getLogger("activities")
 
@@ -59,7 +63,15 @@ def failure(call: Mapping[str, Any], error: QuantumError) -> ActivityFailure:
         error,
         info["transient"],
     )
-    return ActivityFailure(ok=False, error=info)
+    return answered(ActivityFailure(ok=False, error=info))
+
+
+def answered(answer: Answer) -> Answer:
+    """``answer`` with ``answeredAt``: this host's clock once the service call has ended (or
+    failed), the latest moment the service can have counted its request. The orchestration's
+    pacer reads it from history (orchestrators.pacing), so it is taken here, never there."""
+    cast(dict[str, Any], answer)["answeredAt"] = iso(datetime.now(timezone.utc))
+    return answer
 
 
 def _opened(sealed: str, keys: tuple[bytes, ...], call: Mapping[str, Any], operation: str) -> str:

@@ -186,14 +186,15 @@ def _batch(run: BulkRun, wake: datetime) -> Steps:
     context, pacer, state = run.context, run.pacer, run.state
     pacer.hold_until(wake)
     yield from pacer.wait(context)
-    planned = take_batch(state, run.request, run.call, context.current_utc_datetime)
+    scheduled = context.current_utc_datetime
+    planned = take_batch(state, run.request, run.call, scheduled)
     _progress(run)
     answers: list[dict[str, Any]] = []
     if planned:
         answers = yield context.task_all(
             [context.call_activity(item.activity, item.payload) for item in planned]
         )
-    pacer.sent(context)
+    pacer.sent(context, answers, scheduled=scheduled)
     now = context.current_utc_datetime
     applied = apply_batch(state, run.request, planned, answers, now)
     if applied.pause_seconds:

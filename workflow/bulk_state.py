@@ -42,7 +42,7 @@ class Count:
     matched: int = 0
     mode: CountMode = "probe"
     window: int = 0
-    #: Windows asked for side by side in the next batch: 1, 2, 4, … up to a batch's budget.
+    #: Windows asked for side by side in the next batch: 1, 4, 16, … up to a batch's budget.
     fan: int = 1
     follow: str | None = None
     done: bool = False
