@@ -1,28 +1,32 @@
 """The request-rate cap of a workspace-scale run, kept on durable timers.
 
-A batch of at most ``per_second`` requests goes out at once, and the next batch waits until
-one second after the previous one *ended*, so no one-second window can hold requests of two
-batches and the cap holds in every window however slowly the service answers.
+The cap is ``per_second`` *slots*. Each request takes a slot, and a slot's next request is
+never sent sooner than one second after its previous request was answered: the service can
+only have counted a request between its send and its answer, so a slot holds at most one
+request in any one-second window, and ``per_second`` slots at most ``per_second``.
 
-When a batch ended is read from the batch's own answers when they can tell it: every activity
-returns ``answeredAt``, the moment (its host's clock) its answer came back. The service can
-only have counted a request between the moment it was sent and that moment, so one second
-after the batch's last ``answeredAt`` no request of it can share a window with the next batch.
-That spares each batch the trip of its results back to the orchestration (commit, an episode)
-that the older rule, one second after the orchestration *saw* the results, pays. The two
-clocks are different hosts' (see ``CLOCK_MARGIN``); the answer moments are used only when they
-are plausible on the orchestration's clock (not before the batch was scheduled, not after its
-results were seen), and never to wait longer than the older rule would. Otherwise, or when an
-answer carries no moment, the older rule applies.
+Every activity returns ``answeredAt``, the moment its answer came back on its host's clock,
+and takes ``notBefore``, a moment it waits for (on that clock) before sending. After a batch,
+each slot it used is free from its answer plus a second (plus ``CLOCK_MARGIN``); the next
+batch is released on a durable timer shortly before its first slot is free (``LEAD``, and at
+most ``MAX_HOLD`` before its last one), its requests take the slots in the order they free,
+and an activity whose slot frees after it starts waits for it. So a slot is busy one second
+plus its own request's time, not also the trip of the results back to the orchestration and
+of the next timer out to the activities, nor the slowest request of its batch.
+
+The moments are used only when the answers are plausible on the orchestration's clock (none
+before the batch was scheduled, none after its results were seen). Otherwise, or when an
+answer carries no moment (a caller that passes no answers), the older rule applies to the
+whole next batch: one second after the orchestration saw the results, with no ``notBefore``.
 
 Time is the orchestration's and the answers are recorded in its history, so replay decides
-the same; the state (``next_at``) travels through continue-as-new and into sub-orchestrations.
+the same; the state (``next_at`` and the slots) travels through continue-as-new.
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,32 +35,36 @@ import azure.durable_functions as df
 from workflow.times import iso, parse_iso
 
 BATCH_GAP = timedelta(seconds=1)
-#: Added to the last answer's moment because that moment is read on an activity host's clock
-#: and compared with timers fired on the orchestration's. Azure syncs its hosts to Microsoft's
-#: own GPS-backed time servers ("Time sync for Linux VMs in Azure", learn.microsoft.com), but
-#: publishes no bound on how far two instances of one app may disagree: 20 ms is this app's
-#: assumption, not a documented figure (docs/performance.md, part 4). A larger disagreement
-#: that places an answer outside the batch's own span on the orchestration's clock is caught
-#: (the older rule applies); one inside the span and above the margin is not.
+#: Added to each answer's moment because it is read on one activity host's clock and the
+#: next request's ``notBefore`` on another's (and timers on the orchestration's). Azure syncs
+#: its hosts to Microsoft's own GPS-backed time servers ("Time sync for Linux VMs in Azure",
+#: learn.microsoft.com), but publishes no bound on how far two instances of one app may
+#: disagree: 20 ms is this app's assumption, not a documented figure (docs/performance.md,
+#: part 4). A disagreement that puts an answer outside its batch's span on the orchestration's
+#: clock is caught (the older rule applies); one inside that span and above the margin is not.
 CLOCK_MARGIN = timedelta(milliseconds=20)
+#: A batch is released at most this long before its last slot frees (its activities wait the
+#: rest, briefly, rather than the batch waiting for the slowest request of the last one).
+MAX_HOLD = timedelta(milliseconds=250)
+#: ... and this long before its first slot frees, so that the trip of the timer and of the
+#: activities to a worker overlaps the wait instead of following it.
+LEAD = timedelta(milliseconds=50)
 
 
-def next_batch_at(
+def free_from(
     scheduled: datetime | None, seen: datetime, answers: Sequence[Mapping[str, Any]]
-) -> datetime:
-    """When the next batch may go out, for a batch scheduled at ``scheduled`` whose
-    ``answers`` the orchestration saw at ``seen`` (both on the orchestration's clock):
-    one second after the last ``answeredAt`` (plus ``CLOCK_MARGIN``) when every answer
-    carries one inside [scheduled, seen]; else one second after ``seen``."""
-    seen_rule = seen + BATCH_GAP
+) -> list[datetime] | None:
+    """When each answered request's slot is free again, in the answers' order: a second
+    (plus ``CLOCK_MARGIN``) after its ``answeredAt``, never later than a second after
+    ``seen``. None when the answers cannot tell: one without a moment, or one outside
+    [scheduled, seen] on the orchestration's clock (a clock that disagrees)."""
     moments = [_answered_at(answer) for answer in answers]
-    if scheduled is None or not moments or any(m is None for m in moments):
-        return seen_rule
     known = [m for m in moments if m is not None]
-    last = max(known)
-    if min(known) < scheduled or last > seen:
-        return seen_rule
-    return min(seen_rule, last + CLOCK_MARGIN + BATCH_GAP)
+    if scheduled is None or not known or len(known) < len(moments):
+        return None
+    if min(known) < scheduled or max(known) > seen:
+        return None
+    return [min(seen + BATCH_GAP, m + CLOCK_MARGIN + BATCH_GAP) for m in known]
 
 
 def _answered_at(answer: Mapping[str, Any]) -> datetime | None:
@@ -74,12 +82,39 @@ class Pacer:
     """At most ``per_second`` requests in any one-second window."""
 
     per_second: int
+    #: Nothing is released before this (the older rule, a Retry-After, a poll not yet due).
     next_at: datetime | None = None
+    #: When each used slot is free again, earliest first (at most ``per_second``; a slot not
+    #: listed is free).
+    slots: list[datetime] = field(default_factory=list)
+
+    def _taken_in_order(self) -> list[datetime | None]:
+        # The slots a full batch takes, request by request: free ones (None) first.
+        return [None] * max(0, self.per_second - len(self.slots)) + list(self.slots)
+
+    def ready_at(self) -> datetime | None:
+        """When the next batch is released: not before ``next_at``, LEAD before its first
+        request's slot, or MAX_HOLD before its last request's slot."""
+        order = self._taken_in_order()
+        moments = [self.next_at] if self.next_at is not None else []
+        if order[0] is not None:
+            moments.append(order[0] - LEAD)
+        if order[-1] is not None:
+            moments.append(order[-1] - MAX_HOLD)
+        return max(moments, default=None)
 
     def wait(self, context: df.DurableOrchestrationContext) -> Generator[Any, Any, None]:
         """Wait (on a durable timer) until the next batch may go out."""
-        if self.next_at is not None and self.next_at > context.current_utc_datetime:
-            yield context.create_timer(self.next_at)
+        ready = self.ready_at()
+        if ready is not None and ready > context.current_utc_datetime:
+            yield context.create_timer(ready)
+
+    def not_before(self, index: int, now: datetime) -> str | None:
+        """The ``notBefore`` of the batch's request number ``index``: its slot's moment, when
+        that is still ahead of ``now``."""
+        order = self._taken_in_order()
+        moment = order[index] if index < len(order) else None
+        return iso(moment) if moment is not None and moment > now else None
 
     def sent(
         self,
@@ -88,9 +123,17 @@ class Pacer:
         *,
         scheduled: datetime | None = None,
     ) -> None:
-        """A batch has ended: the next one waits a second from its last answer (its
-        ``answers``, scheduled at ``scheduled``), or from now when they cannot tell."""
-        self.next_at = next_batch_at(scheduled, context.current_utc_datetime, answers)
+        """A batch has ended (its ``answers``, scheduled at ``scheduled``): the slots it used
+        are free from their answers' moments, or, when those cannot tell, nothing goes out
+        before a second from now."""
+        seen = context.current_utc_datetime
+        freed = free_from(scheduled, seen, answers)
+        if freed is None:
+            self.slots = []
+            self.hold_until(seen + BATCH_GAP)
+            return
+        kept = [m for m in self._taken_in_order()[len(freed) :] if m is not None]
+        self.slots = sorted(freed + kept)[-self.per_second :]
 
     def hold_until(self, moment: datetime) -> None:
         """Send nothing before ``moment`` (a Retry-After, a parent's last request)."""
@@ -101,7 +144,11 @@ class Pacer:
         """The state for the next generation or a sub-orchestration."""
         return iso(self.next_at) if self.next_at else None
 
+    def handover_slots(self) -> list[str]:
+        """The slots' moments for the next generation."""
+        return [iso(moment) for moment in self.slots]
+
     @classmethod
-    def resume(cls, per_second: int, state: str | None) -> Pacer:
+    def resume(cls, per_second: int, state: str | None, slots: Sequence[str] = ()) -> Pacer:
         """A pacer from its handed-over state."""
-        return cls(per_second, parse_iso(state) if state else None)
+        return cls(per_second, parse_iso(state) if state else None, [parse_iso(s) for s in slots])

@@ -128,6 +128,8 @@ class RunState:
     open: list[OpenPage] = field(default_factory=list)
     totals: Totals = field(default_factory=Totals)
     nextAt: str | None = None
+    #: When each slot of the rate cap is free again (orchestrators.pacing), at most the cap.
+    paceSlots: list[str] = field(default_factory=list)
     #: Failed attempts of the current count or listing request.
     attempts: int = 0
     #: Named jobs: one character per id, the status the workspace's listing showed
