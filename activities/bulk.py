@@ -11,7 +11,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from activities.connection import client_for, failure, workspace_of
+from activities.connection import answered, client_for, failure, workspace_of
 from dataplane.errors import QuantumError
 from workflow.shapes import ActivityFailure, ListedJob
 
@@ -58,7 +58,7 @@ def list_jobs_page(call: dict[str, Any]) -> dict[str, Any] | ActivityFailure:
             | (_guardrail_fields(item) if call.get("guardrailFields") else {})
             for item in items
         ]
-    return answer
+    return answered(answer)
 
 
 def _guardrail_fields(details: dict[str, Any]) -> dict[str, Any]:

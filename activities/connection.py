@@ -2,14 +2,18 @@
 
 Shared by every activity (one job or a workspace's): the endpoint is checked again (a tampered
 orchestration input cannot send a token elsewhere), a caller's sealed token is opened here and
-only here, and every request is logged and traced (telemetry.py).
+only here, and every request is logged and traced (telemetry.py). A call that carries
+``notBefore`` (its slot of a workspace-scale run's rate cap) gets its client once that moment
+has come; every answer carries ``answeredAt`` (both in orchestrators.pacing).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
-from typing import Any
+from datetime import datetime, timezone
+from typing import Any, TypeVar, cast
 
 from appsettings import load_settings
 from dataplane.auth import StaticToken, TokenProvider, app_identity
@@ -20,12 +24,20 @@ from dataplane.resources import WorkspaceRef
 from dataplane.sealing import TokenNotOpened, open_sealed
 from telemetry import exchange_fields, record_exchange
 from workflow.shapes import ActivityFailure
+from workflow.times import iso, parse_iso
+
+Answer = TypeVar("Answer", bound=Mapping[str, Any])
+#: Longest a call waits for its ``notBefore``: the pacer never sets one more than a quarter of
+#: a second after it releases the batch (orchestrators.pacing.MAX_HOLD), so a longer wait
+#: would mean this host's clock disagrees with the others by far more than the pacer assumes.
+MAX_TURN_WAIT_SECONDS = 1.0
 
 log = logging.getLogger("activities")
 
 
 def client_for(call: Mapping[str, Any], operation: str) -> QuantumJobsClient:
-    """A client for the call's endpoint, api-version and credentials."""
+    """A client for the call's endpoint, api-version and credentials, once the call's turn
+    has come (``wait_for_turn``)."""
     settings = load_settings()
     endpoint = checked_endpoint(call["endpoint"], settings.allow_loopback)
     sealed = call.get("sealedToken")
@@ -34,7 +46,7 @@ def client_for(call: Mapping[str, Any], operation: str) -> QuantumJobsClient:
         if sealed
         else app_identity(settings.azure_client_id)
     )
-    return QuantumJobsClient(
+    client = QuantumJobsClient(
         endpoint,
         call["apiVersion"],
         credential,
@@ -42,6 +54,19 @@ def client_for(call: Mapping[str, Any], operation: str) -> QuantumJobsClient:
         read_timeout=settings.read_timeout_seconds,
         observer=lambda exchange: _log_exchange(call, exchange),
     )
+    wait_for_turn(call)
+    return client
+
+
+def wait_for_turn(call: Mapping[str, Any]) -> None:
+    """Wait until the call's ``notBefore`` on this host's clock, if it has one: its slot of
+    a workspace-scale run's rate cap (orchestrators.pacing). At most MAX_TURN_WAIT_SECONDS."""
+    text = call.get("notBefore")
+    if not isinstance(text, str):
+        return
+    delay = (parse_iso(text) - datetime.now(timezone.utc)).total_seconds()
+    if delay > 0:
+        time.sleep(min(delay, MAX_TURN_WAIT_SECONDS))
 
 
 def workspace_of(call: Mapping[str, Any]) -> WorkspaceRef:
@@ -59,7 +84,15 @@ def failure(call: Mapping[str, Any], error: QuantumError) -> ActivityFailure:
         error,
         info["transient"],
     )
-    return ActivityFailure(ok=False, error=info)
+    return answered(ActivityFailure(ok=False, error=info))
+
+
+def answered(answer: Answer) -> Answer:
+    """``answer`` with ``answeredAt``: this host's clock once the service call has ended (or
+    failed), the latest moment the service can have counted its request. The orchestration's
+    pacer reads it from history (orchestrators.pacing), so it is taken here, never there."""
+    cast(dict[str, Any], answer)["answeredAt"] = iso(datetime.now(timezone.utc))
+    return answer
 
 
 def _opened(sealed: str, keys: tuple[bytes, ...], call: Mapping[str, Any], operation: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import azure.durable_functions as df
 
-from activities.connection import client_for, failure
+from activities.connection import answered, client_for, failure
 from dataplane.errors import QuantumError
 from dataplane.resources import JobRef
 from workflow.shapes import ActivityFailure, CancelJobSuccess, GetJobSuccess, JobCall
@@ -37,12 +37,16 @@ def get_job(call: JobCall) -> GetJobSuccess | ActivityFailure:
     except QuantumError as error:
         return failure(call, error)
     cancellation_time = details.get("cancellationTime")
-    return GetJobSuccess(
-        ok=True,
-        job={
-            "status": details["status"],
-            "cancellationTime": cancellation_time if isinstance(cancellation_time, str) else None,
-        },
+    return answered(
+        GetJobSuccess(
+            ok=True,
+            job={
+                "status": details["status"],
+                "cancellationTime": (
+                    cancellation_time if isinstance(cancellation_time, str) else None
+                ),
+            },
+        )
     )
 
 
@@ -53,4 +57,6 @@ def cancel_job(call: JobCall) -> CancelJobSuccess | ActivityFailure:
         outcome = client_for(call, "Jobs_Cancel").cancel_job(_job(call, "Jobs_Cancel"))
     except QuantumError as error:
         return failure(call, error)
-    return CancelJobSuccess(ok=True, httpStatus=outcome.http_status, jobStatus=outcome.job_status)
+    return answered(
+        CancelJobSuccess(ok=True, httpStatus=outcome.http_status, jobStatus=outcome.job_status)
+    )

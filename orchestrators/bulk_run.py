@@ -44,6 +44,11 @@ MAX_LISTED_JOBS = 500
 #: Named jobs: the workspace's listing is read for at most one request per this many ids
 #: (then each named job it did not show is read on its own).
 IDS_PER_LISTING_REQUEST = 10
+#: Counting windows asked side by side grow by this factor a batch (1, 4, 16, … up to the
+#: batch's budget): a small selection still costs a request or two, a large one reaches full
+#: batches two batches sooner than doubling does, for at most three empty windows per window
+#: counted before the end.
+COUNT_FAN_GROWTH = 4
 
 #: A creation time as the service writes it; only such text reaches a filter the app builds.
 MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,7})?Z")
@@ -224,7 +229,7 @@ def _count_requests(
         payloads = [_window(query, 0)]
     else:
         payloads = [_window(query, count.window + i) for i in range(min(count.fan, budget))]
-        count.fan = min(2 * count.fan, budget)
+        count.fan = min(COUNT_FAN_GROWTH * count.fan, budget)
     only = named(request) is None  # named jobs need the listed statuses, not only the count
     return [
         Planned("list_jobs_page", {**call, **payload, "countOnly": only}, "count")

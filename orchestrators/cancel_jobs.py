@@ -24,7 +24,7 @@ run does (``orchestrators.run_failure``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -83,7 +83,8 @@ def cancel_jobs(context: df.DurableOrchestrationContext) -> Steps:
     now = context.current_utc_datetime
     state = RunState.from_json(resume) if resume else fresh_state(request, now)
     call = workspace_call(request, context.instance_id)
-    run = BulkRun(context, request, call, Pacer.resume(batch_size(request), state.nextAt), state)
+    pacer = Pacer.resume(batch_size(request), state.nextAt, state.paceSlots)
+    run = BulkRun(context, request, call, pacer, state)
     try:
         if _closes_session(request) and not state.sessionClosed:
             yield from close_session(run)
@@ -95,6 +96,7 @@ def cancel_jobs(context: df.DurableOrchestrationContext) -> Steps:
             else:
                 yield from cancel_and_confirm(run)
         state.nextAt = run.pacer.handover()
+        state.paceSlots = run.pacer.handover_slots()
         context.continue_as_new({**request, "resume": state.to_json()})
         return None
     except Exception as error:
@@ -186,20 +188,30 @@ def _batch(run: BulkRun, wake: datetime) -> Steps:
     context, pacer, state = run.context, run.pacer, run.state
     pacer.hold_until(wake)
     yield from pacer.wait(context)
-    planned = take_batch(state, run.request, run.call, context.current_utc_datetime)
+    scheduled = context.current_utc_datetime
+    planned = take_batch(state, run.request, run.call, scheduled)
     _progress(run)
     answers: list[dict[str, Any]] = []
     if planned:
         answers = yield context.task_all(
-            [context.call_activity(item.activity, item.payload) for item in planned]
+            [
+                context.call_activity(item.activity, _paced(item.payload, pacer, i, scheduled))
+                for i, item in enumerate(planned)
+            ]
         )
-    pacer.sent(context)
+    pacer.sent(context, answers, scheduled=scheduled)
     now = context.current_utc_datetime
     applied = apply_batch(state, run.request, planned, answers, now)
     if applied.pause_seconds:
         pacer.hold_until(now + timedelta(seconds=applied.pause_seconds))
     _progress(run)
     yield from _record_pages(run, applied)
+
+
+def _paced(payload: Mapping[str, Any], pacer: Pacer, index: int, now: datetime) -> dict[str, Any]:
+    # The request waits for its slot of the rate cap (see orchestrators.pacing).
+    not_before = pacer.not_before(index, now)
+    return {**payload, "notBefore": not_before} if not_before else dict(payload)
 
 
 def _record_pages(run: BulkRun, applied: Applied) -> Steps:
@@ -216,7 +228,7 @@ def _record_pages(run: BulkRun, applied: Applied) -> Steps:
         )
         for number, results in closed
     ]
-    gap_ends = run.pacer.next_at
+    gap_ends = run.pacer.ready_at()
     if gap_ends is not None and gap_ends > context.current_utc_datetime:
         tasks.append(context.create_timer(gap_ends))
     yield context.task_all(tasks)

@@ -542,7 +542,7 @@ def test_plant_no_pacing_fails_the_rate_cap_check(
 ) -> None:
     # The defect: the rate cap is gone (a sent batch no longer holds the next one back a
     # second), so the batches that are due together land in the same second.
-    monkeypatch.setattr(Pacer, "sent", lambda _self, _context: None)
+    monkeypatch.setattr(Pacer, "sent", lambda *_args, **_kwargs: None)
     seed(bulk.simulator, 60)
     run = run_bulk(
         bulk, {"filter": {"target": [TARGET]}, "options": {**FAST, "maxRequestsPerSecond": 2}}

@@ -17,7 +17,7 @@ from devtools.simulator import (
     DEFAULT_WORKSPACE,
     SimulatorServer,
 )
-from tests.support.bulk_checks import assert_confirmed_by_reads, assert_no_delete
+from tests.support.bulk_checks import assert_confirmed_by_reads, assert_no_delete, assert_rate_cap
 from tests.support.e2e import assert_one_run, started_instances
 from tests.support.host import HostProcess, start_host, wait_for
 
@@ -89,6 +89,7 @@ def test_dry_run_then_cancel_then_page_through_the_results(
     assert dry.json()["outputs"]["matched"] == 130
     assert [e for e in sim.requests() if e["operation"] == "Jobs_Cancel"] == []
 
+    before_run = len(sim.requests())
     started = requests.post(
         bulk_host.url + "/api/cancel-jobs", json=body(sim, sim_token, **chosen), timeout=TIMEOUT
     )
@@ -120,6 +121,9 @@ def test_dry_run_then_cancel_then_page_through_the_results(
     # is a new one, where a DELETE would delete the job.
     assert_confirmed_by_reads(sim.requests(), sim, jobs)
     assert_no_delete(sim.requests(), sim, jobs)
+    # Real time, so the pacer reads the activities' answer moments: the cap (default 20 a
+    # second) holds in every window of the simulator's log of this run.
+    assert_rate_cap(sim.requests()[before_run:], 20, "monotonic")
     # The caller's token is nowhere in clear: not in the answers, the log, nor what the
     # management API shows of the run and its pages (inputs and histories hold it sealed).
     management = f"{bulk_host.url}/runtime/webhooks/durabletask/instances"

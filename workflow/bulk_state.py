@@ -42,7 +42,7 @@ class Count:
     matched: int = 0
     mode: CountMode = "probe"
     window: int = 0
-    #: Windows asked for side by side in the next batch: 1, 2, 4, … up to a batch's budget.
+    #: Windows asked for side by side in the next batch: 1, 4, 16, … up to a batch's budget.
     fan: int = 1
     follow: str | None = None
     done: bool = False
@@ -128,6 +128,8 @@ class RunState:
     open: list[OpenPage] = field(default_factory=list)
     totals: Totals = field(default_factory=Totals)
     nextAt: str | None = None
+    #: When each slot of the rate cap is free again (orchestrators.pacing), at most the cap.
+    paceSlots: list[str] = field(default_factory=list)
     #: Failed attempts of the current count or listing request.
     attempts: int = 0
     #: Named jobs: one character per id, the status the workspace's listing showed

@@ -115,6 +115,8 @@ class ActivityFailure(TypedDict):
 
     ok: Literal[False]
     error: ErrorInfo
+    #: When the answer came back, on the activity host's clock (orchestrators.pacing).
+    answeredAt: NotRequired[str]
 
 
 class GetJobSuccess(TypedDict):
@@ -122,6 +124,8 @@ class GetJobSuccess(TypedDict):
 
     ok: Literal[True]
     job: JobSnapshot
+    #: When the answer came back, on the activity host's clock (orchestrators.pacing).
+    answeredAt: NotRequired[str]
 
 
 class CancelJobSuccess(TypedDict):
@@ -130,6 +134,8 @@ class CancelJobSuccess(TypedDict):
     ok: Literal[True]
     httpStatus: int
     jobStatus: str | None
+    #: When the answer came back, on the activity host's clock (orchestrators.pacing).
+    answeredAt: NotRequired[str]
 
 
 class CancelOutputs(TypedDict):
