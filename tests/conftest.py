@@ -45,6 +45,14 @@ def simulator(_simulator_session: SimulatorServer) -> Iterator[SimulatorServer]:
 
 
 @pytest.fixture
+def sim(simulator: SimulatorServer) -> SimulatorServer:
+    """The simulator on the real clock, for tests that drive a devtools.host: its timers are
+    real."""
+    simulator.clock.set_real()
+    return simulator
+
+
+@pytest.fixture
 def sim_token() -> str:
     """The bearer token the ``simulator`` fixture expects."""
     return SIM_TOKEN

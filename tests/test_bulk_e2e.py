@@ -19,7 +19,7 @@ from devtools.simulator import (
 )
 from tests.support.bulk_checks import assert_confirmed_by_reads, assert_no_delete, assert_rate_cap
 from tests.support.e2e import assert_one_run, started_instances
-from tests.support.host import HostProcess, start_host, wait_for
+from tests.support.host import HostProcess, module_host, wait_for
 
 TIMEOUT = 15
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "events"
@@ -31,22 +31,15 @@ OPTIONS = {"pollIntervalSeconds": 1, "maxPollIntervalSeconds": 1, "timeoutSecond
 def bulk_host(
     _simulator_session: SimulatorServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[HostProcess]:
-    url = _simulator_session.url
-    process = start_host(
-        tmp_path_factory.mktemp("bulk-host"),
-        quantum_endpoint=url,
-        env={"WORKSPACE_ALERT_EVENT_TYPES": "Quantum.Workspace.CostAlert"},
-    )
-    yield process
-    if process.running:
-        process.stop()
+    env = {"WORKSPACE_ALERT_EVENT_TYPES": "Quantum.Workspace.CostAlert"}
+    yield from module_host(_simulator_session.url, tmp_path_factory, "bulk-host", env)
 
 
 @pytest.fixture
-def sim(simulator: SimulatorServer) -> SimulatorServer:
-    simulator.clock.set_real()  # the host's timers are real
-    simulator.set_options(pageSize=100)
-    return simulator
+def sim(sim: SimulatorServer) -> SimulatorServer:
+    """The real-clock simulator (tests/conftest.py), paging 100 jobs as the service does."""
+    sim.set_options(pageSize=100)
+    return sim
 
 
 def body(sim: SimulatorServer, token: str, **changes: Any) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from devtools.simulator import (
     DEFAULT_WORKSPACE,
     SimulatorServer,
 )
-from tests.support.host import HostProcess, start_host
+from tests.support.host import HostProcess, module_host
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "cli-test-function-key-Q7x9"
@@ -61,27 +61,23 @@ class Result:
 def keyed_host(
     _simulator_session: SimulatorServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[HostProcess]:
-    url = _simulator_session.url
-    process = start_host(
-        tmp_path_factory.mktemp("cli-host"),
-        quantum_endpoint=url,
-        env={
-            "DEVHOST_FUNCTION_KEY": KEY,
-            "CANCEL_POLL_INTERVAL_SECONDS": "1",
-            "CANCEL_MAX_POLL_INTERVAL_SECONDS": "1",
-        },
-    )
+    env = {
+        "DEVHOST_FUNCTION_KEY": KEY,
+        "CANCEL_POLL_INTERVAL_SECONDS": "1",
+        "CANCEL_MAX_POLL_INTERVAL_SECONDS": "1",
+    }
+    hosted = module_host(_simulator_session.url, tmp_path_factory, "cli-host", env)
+    process = next(hosted)
     yield process
-    if process.running:
-        process.stop()
+    next(hosted, None)  # stops the host
     assert KEY not in process.log_text()
 
 
 @pytest.fixture
-def sim(simulator: SimulatorServer) -> SimulatorServer:
-    simulator.clock.set_real()  # the host's timers are real
-    simulator.set_options(pageSize=100)
-    return simulator
+def sim(sim: SimulatorServer) -> SimulatorServer:
+    """The real-clock simulator (tests/conftest.py), paging 100 jobs as the service does."""
+    sim.set_options(pageSize=100)
+    return sim
 
 
 def cli(

@@ -20,7 +20,7 @@ from devtools.simulator import (
     SimulatorServer,
 )
 from devtools.simulator.events import TOPIC_KEY
-from tests.support.host import HostProcess, start_host, wait_for
+from tests.support.host import HostProcess, module_host, start_host, wait_for
 from tests.test_cli_e2e import cli
 
 TIMEOUT = 15
@@ -44,6 +44,19 @@ POLICY = {
 NEVER = "0 0 0 1 1 *"  # once a year: the timer is run by hand here
 
 
+def guard_env(sim: SimulatorServer, policy: str, schedule: str = NEVER) -> dict[str, str]:
+    """A host's settings with this policy, the simulator's topic and short polls."""
+    return {
+        "IDENTITY_HEADER": "guardrail-e2e",
+        "GUARDRAIL_POLICY": policy,
+        "GUARDRAIL_SCHEDULE": schedule,
+        "EVENTS_TOPIC_ENDPOINT": f"{sim.url}/api/events",
+        "EVENTS_TOPIC_KEY": TOPIC_KEY,
+        "CANCEL_POLL_INTERVAL_SECONDS": "1",
+        "CANCEL_MAX_POLL_INTERVAL_SECONDS": "1",
+    }
+
+
 def host_with(
     sim: SimulatorServer,
     tmp: pytest.TempPathFactory,
@@ -51,35 +64,17 @@ def host_with(
     policy: str,
     schedule: str = NEVER,
 ) -> HostProcess:
-    return start_host(
-        tmp.mktemp(name),
-        quantum_endpoint=sim.url,
-        env={
-            "IDENTITY_HEADER": "guardrail-e2e",
-            "GUARDRAIL_POLICY": policy,
-            "GUARDRAIL_SCHEDULE": schedule,
-            "EVENTS_TOPIC_ENDPOINT": f"{sim.url}/api/events",
-            "EVENTS_TOPIC_KEY": TOPIC_KEY,
-            "CANCEL_POLL_INTERVAL_SECONDS": "1",
-            "CANCEL_MAX_POLL_INTERVAL_SECONDS": "1",
-        },
-    )
+    env = guard_env(sim, policy, schedule)
+    return start_host(tmp.mktemp(name), quantum_endpoint=sim.url, env=env)
 
 
 @pytest.fixture(scope="module")
 def guard_host(
     _simulator_session: SimulatorServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[HostProcess]:
-    process = host_with(_simulator_session, tmp_path_factory, "guard-host", json.dumps(POLICY))
-    yield process
-    if process.running:
-        process.stop()
+    env = guard_env(_simulator_session, json.dumps(POLICY))
+    yield from module_host(_simulator_session.url, tmp_path_factory, "guard-host", env)
 
-
-@pytest.fixture
-def sim(simulator: SimulatorServer) -> SimulatorServer:
-    simulator.clock.set_real()  # the host's timers are real
-    return simulator
 
 
 def began_ago(sim: SimulatorServer, minutes: float) -> dict[str, float]:

@@ -32,7 +32,7 @@ from devtools.simulator import (
     DEFAULT_WORKSPACE,
     SimulatorServer,
 )
-from tests.support.host import HostProcess, start_host, wait_for
+from tests.support.host import HostProcess, module_host, wait_for
 from triggers.monitor_alerts import alert_instance_id
 from workflow.alert_schema import read_alert
 from workflow.inputs import InvalidInput
@@ -165,20 +165,9 @@ def test_the_same_alert_always_names_the_same_run() -> None:
 def alert_host(
     _simulator_session: SimulatorServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[HostProcess]:
-    process = start_host(
-        tmp_path_factory.mktemp("alert-host"),
-        quantum_endpoint=_simulator_session.url,
-        env={MONITOR_ALERT_ACTIONS: json.dumps(ACTIONS), "BULK_MAX_REQUESTS_PER_SECOND": "50"},
-    )
-    yield process
-    if process.running:
-        process.stop()
+    env = {MONITOR_ALERT_ACTIONS: json.dumps(ACTIONS), "BULK_MAX_REQUESTS_PER_SECOND": "50"}
+    yield from module_host(_simulator_session.url, tmp_path_factory, "alert-host", env)
 
-
-@pytest.fixture
-def sim(simulator: SimulatorServer) -> SimulatorServer:
-    simulator.clock.set_real()  # the host's timers are real
-    return simulator
 
 
 def post(host: HostProcess, alert: object) -> requests.Response:

@@ -15,7 +15,7 @@ from devtools.simulator import (
     DEFAULT_WORKSPACE,
     SimulatorServer,
 )
-from tests.support.host import HostProcess, start_host, wait_for
+from tests.support.host import HostProcess, module_host, wait_for
 
 TIMEOUT = 10
 # The job moves to Cancelled on the first read after the cancel: runs end in about a second.
@@ -29,20 +29,14 @@ def e2e_host(
 ) -> Iterator[HostProcess]:
     """A host for the whole module, its data plane the session simulator."""
     url = _simulator_session.url
-    process = start_host(
-        tmp_path_factory.mktemp("e2e-host"),
-        quantum_endpoint=url,
-        env={
-            "IDENTITY_ENDPOINT": f"{url}/_simulator/identity/token",
-            "IDENTITY_HEADER": "e2e-tests",
-            # Alerts carry no options: the settings' defaults apply, kept short here.
-            "CANCEL_POLL_INTERVAL_SECONDS": "1",
-            "CANCEL_MAX_POLL_INTERVAL_SECONDS": "1",
-        },
-    )
-    yield process
-    if process.running:
-        process.stop()
+    env = {
+        "IDENTITY_ENDPOINT": f"{url}/_simulator/identity/token",
+        "IDENTITY_HEADER": "e2e-tests",
+        # Alerts carry no options: the settings' defaults apply, kept short here.
+        "CANCEL_POLL_INTERVAL_SECONDS": "1",
+        "CANCEL_MAX_POLL_INTERVAL_SECONDS": "1",
+    }
+    yield from module_host(url, tmp_path_factory, "e2e-host", env)
 
 
 def job_body(job_id: str, **changes: Any) -> dict[str, Any]:

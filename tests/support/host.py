@@ -26,7 +26,7 @@ from devtools.launch import LaunchError, ServerProcess, start_host, wait_for
 HostProcess = ServerProcess
 HostStartError = LaunchError
 
-__all__ = ["HostProcess", "HostStartError", "devhost", "start_host", "wait_for"]
+__all__ = ["HostProcess", "HostStartError", "devhost", "module_host", "start_host", "wait_for"]
 
 
 @pytest.fixture
@@ -45,3 +45,17 @@ def devhost(tmp_path: Path) -> Iterator[Callable[..., HostProcess]]:
     yield start
     for host in started:
         host.stop()
+
+
+def module_host(
+    quantum_endpoint: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    env: dict[str, str] | None = None,
+) -> Iterator[HostProcess]:
+    """A host for a whole test module (``yield from`` it in a module-scoped fixture), its data
+    plane at ``quantum_endpoint``; stopped (SIGTERM) when the module is done."""
+    process = start_host(tmp_path_factory.mktemp(name), quantum_endpoint=quantum_endpoint, env=env)
+    yield process
+    if process.running:
+        process.stop()
